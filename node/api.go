@@ -1,0 +1,67 @@
+package node
+
+import (
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/pullnet/pullnet/resource"
+)
+
+// FindOptions tune one Find.
+type FindOptions struct {
+	// Limit stops the find after this many results. Zero means DefaultFindLimit.
+	Limit int
+}
+
+// DefaultFindLimit is the result limit of a Find whose options set none.
+const DefaultFindLimit = 20
+
+// Result is one resource found on the network.
+type Result struct {
+	Resource resource.Resource
+	// Provider is the peer that answered for the resource (its owner).
+	Provider peer.ID
+	// Addrs are the provider's addresses as the finder knows them.
+	Addrs []ma.Multiaddr
+	// Elapsed is the time from the start of the find to this result.
+	Elapsed time.Duration
+	// Score is the result's relevance to the query, in (0, 1].
+	Score float64
+}
+
+// Grant is a provider's answer to Connect: a session when Granted, otherwise
+// the provider's reason for declining.
+type Grant struct {
+	Granted  bool
+	Session  string
+	Reason   string
+	Access   resource.Access
+	Provider peer.ID
+	// ResourceID is the resource the grant is for.
+	ResourceID string
+	// Receipt is the provider's signed receipt of the session (a libp2p
+	// signed envelope); empty on a decline.
+	Receipt []byte
+}
+
+// Request is a connect request waiting for the participant's decision under
+// the manual policy.
+type Request struct {
+	Session    string
+	ResourceID string
+	Consumer   peer.ID
+	Message    string
+	Received   time.Time
+}
+
+// PeerInfo describes one live connection of the node.
+type PeerInfo struct {
+	ID        peer.ID
+	Addrs     []ma.Multiaddr
+	Direction network.Direction
+	// Latency is the host's latency estimate; zero when unknown.
+	Latency time.Duration
+}
