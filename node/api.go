@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -65,3 +66,14 @@ type PeerInfo struct {
 	// Latency is the host's latency estimate; zero when unknown.
 	Latency time.Duration
 }
+
+// Errors that callers can test for with errors.Is.
+var (
+	// ErrNotFound: no such resource, session or request on this node.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the caller's input is malformed (a bad query, a resource
+	// that breaks the model). The wrapped message says what to fix.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrClosed: the node has been closed.
+	ErrClosed = errors.New("node closed")
+)
