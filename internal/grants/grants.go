@@ -1,0 +1,286 @@
+// Package grants decides a provider's connect requests by its policy (open,
+// allow-list or manual approval), issues sessions with signed receipts, and
+// remembers them in the datastore.
+package grants
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multibase"
+
+	"github.com/pullnet/pullnet/protocol/connect"
+	"github.com/pullnet/pullnet/protocol/signed"
+	"github.com/pullnet/pullnet/resource"
+)
+
+// Policy modes.
+const (
+	Open      = "open"
+	Allowlist = "allowlist"
+	Manual    = "manual"
+)
+
+// DefaultLifetime is how long a session lasts when the policy sets none.
+const DefaultLifetime = 24 * time.Hour
+
+// MaxPending bounds the requests waiting for a decision, so a flood of
+// requests cannot grow the provider's memory without end.
+const MaxPending = 256
+
+// Policy is how a provider decides connect requests.
+type Policy struct {
+	// Mode is Open, Allowlist or Manual. Empty means Open.
+	Mode string
+	// Allow lists the peers an Allowlist policy grants.
+	Allow []peer.ID
+	// Lifetime is how long a granted session lasts; zero means DefaultLifetime.
+	Lifetime time.Duration
+}
+
+// Validate reports a policy that cannot be applied.
+func (p Policy) Validate() error {
+	switch p.Mode {
+	case "", Open, Allowlist, Manual:
+		return nil
+	}
+	return fmt.Errorf("policy %q: want open, allowlist or manual", p.Mode)
+}
+
+// Lookup finds one of the provider's own resources.
+type Lookup func(id string) (signed.Record, bool)
+
+// Session is a granted session as the provider remembers it.
+type Session struct {
+	ID         string    `json:"id"`
+	ResourceID string    `json:"resource_id"`
+	Consumer   string    `json:"consumer"`
+	Issued     time.Time `json:"issued"`
+	Expires    time.Time `json:"expires"`
+	Receipt    []byte    `json:"receipt"`
+}
+
+// Request is a connect request waiting for the participant's decision.
+type Request struct {
+	Session    string
+	ResourceID string
+	Consumer   peer.ID
+	Message    string
+	Received   time.Time
+}
+
+type pending struct {
+	Request
+	decided chan decision
+}
+
+type decision struct {
+	grant  bool
+	reason string
+}
+
+// ErrUnknownRequest: no request waits under that session ID.
+var ErrUnknownRequest = errors.New("no pending request with that session")
+
+var sessionPrefix = ds.NewKey("/pullnet/sessions/granted")
+
+// Manager decides connect requests. It implements connect.Handler.
+type Manager struct {
+	key    crypto.PrivKey
+	self   peer.ID
+	lookup Lookup
+	store  ds.Datastore
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	policy  Policy
+	pending map[string]*pending
+}
+
+// New returns a manager that signs receipts with key and stores sessions in
+// store.
+func New(key crypto.PrivKey, policy Policy, lookup Lookup, store ds.Datastore, logger *slog.Logger) (*Manager, error) {
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{key: key, self: self, lookup: lookup, store: store, log: logger, now: time.Now,
+		policy: policy, pending: map[string]*pending{}}, nil
+}
+
+// Policy returns the policy in force.
+func (m *Manager) Policy() Policy {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.policy
+}
+
+// SetPolicy changes the policy for requests that arrive from now on.
+func (m *Manager) SetPolicy(p Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.policy = p
+	m.mu.Unlock()
+	return nil
+}
+
+// HandleConnect decides one request. Under the manual policy it waits for
+// Approve or Decline until ctx ends, and then declines.
+func (m *Manager) HandleConnect(ctx context.Context, from peer.ID, req connect.Request) connect.Response {
+	rec, ok := m.lookup(req.ResourceID)
+	if !ok {
+		return connect.Response{Reason: fmt.Sprintf("unknown resource %s: this provider does not offer it (withdrawn?)", req.ResourceID)}
+	}
+	if rec.Resource.Expired(m.now()) {
+		return connect.Response{Reason: fmt.Sprintf("resource %s has expired", req.ResourceID)}
+	}
+	policy := m.Policy()
+	session := newSessionID()
+	switch policy.Mode {
+	case Allowlist:
+		if !slices.Contains(policy.Allow, from) {
+			return connect.Response{Reason: "not on the provider's allow-list"}
+		}
+	case Manual:
+		d, err := m.wait(ctx, Request{Session: session, ResourceID: req.ResourceID, Consumer: from, Message: req.Message, Received: m.now()})
+		if err != nil {
+			return connect.Response{Reason: err.Error()}
+		}
+		if !d.grant {
+			reason := d.reason
+			if reason == "" {
+				reason = "declined by the provider"
+			}
+			return connect.Response{Reason: reason}
+		}
+	}
+	resp, err := m.grant(ctx, session, rec.Resource, from, policy.Lifetime)
+	if err != nil {
+		m.log.Error("grant failed", "resource", req.ResourceID, "consumer", from, "err", err)
+		return connect.Response{Reason: "provider could not record the session"}
+	}
+	return resp
+}
+
+func (m *Manager) wait(ctx context.Context, req Request) (decision, error) {
+	p := &pending{Request: req, decided: make(chan decision, 1)}
+	m.mu.Lock()
+	if len(m.pending) >= MaxPending {
+		m.mu.Unlock()
+		return decision{}, errors.New("provider has too many requests waiting for approval; try later")
+	}
+	m.pending[req.Session] = p
+	m.mu.Unlock()
+	m.log.Info("connect request waits for approval", "session", req.Session, "resource", req.ResourceID, "consumer", req.Consumer)
+	defer func() {
+		m.mu.Lock()
+		delete(m.pending, req.Session)
+		m.mu.Unlock()
+	}()
+	select {
+	case d := <-p.decided:
+		return d, nil
+	case <-ctx.Done():
+		return decision{}, errors.New("no decision from the provider in time (manual approval)")
+	}
+}
+
+func (m *Manager) grant(ctx context.Context, session string, r resource.Resource, consumer peer.ID, lifetime time.Duration) (connect.Response, error) {
+	if lifetime <= 0 {
+		lifetime = DefaultLifetime
+	}
+	now := m.now().UTC().Truncate(time.Second)
+	rc := signed.Receipt{Session: session, ResourceID: r.ID, Provider: m.self, Consumer: consumer, Issued: now, Expires: now.Add(lifetime)}
+	receipt, err := signed.SealReceipt(m.key, rc)
+	if err != nil {
+		return connect.Response{}, err
+	}
+	s := Session{ID: session, ResourceID: r.ID, Consumer: consumer.String(), Issued: rc.Issued, Expires: rc.Expires, Receipt: receipt}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return connect.Response{}, err
+	}
+	key := sessionPrefix.ChildString(session)
+	if err := m.store.Put(ctx, key, b); err != nil {
+		return connect.Response{}, fmt.Errorf("store session: %w", err)
+	}
+	if err := m.store.Sync(ctx, key); err != nil {
+		return connect.Response{}, fmt.Errorf("sync session: %w", err)
+	}
+	return connect.Response{Granted: true, Session: session, Access: r.Access, Receipt: receipt}, nil
+}
+
+// Pending lists the requests waiting for a decision, oldest first.
+func (m *Manager) Pending() []Request {
+	m.mu.Lock()
+	out := make([]Request, 0, len(m.pending))
+	for _, p := range m.pending {
+		out = append(out, p.Request)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Received.Before(out[j].Received) })
+	return out
+}
+
+// Approve grants the waiting request.
+func (m *Manager) Approve(session string) error { return m.decide(session, decision{grant: true}) }
+
+// Decline refuses the waiting request with reason.
+func (m *Manager) Decline(session, reason string) error {
+	return m.decide(session, decision{reason: strings.TrimSpace(reason)})
+}
+
+func (m *Manager) decide(session string, d decision) error {
+	m.mu.Lock()
+	p, ok := m.pending[session]
+	if ok {
+		delete(m.pending, session)
+	}
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownRequest, session)
+	}
+	p.decided <- d
+	return nil
+}
+
+// Session returns a granted session.
+func (m *Manager) Session(ctx context.Context, id string) (Session, error) {
+	b, err := m.store.Get(ctx, sessionPrefix.ChildString(id))
+	if err != nil {
+		return Session{}, fmt.Errorf("session %s: %w", id, err)
+	}
+	var s Session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Session{}, fmt.Errorf("session %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// newSessionID returns a random, URL-safe session ID.
+func newSessionID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	s, _ := multibase.Encode(multibase.Base32, b[:])
+	return s
+}

@@ -1,0 +1,365 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	dssync "github.com/ipfs/go-datastore/sync"
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/pullnet/pullnet/internal/catalog"
+	"github.com/pullnet/pullnet/internal/datadir"
+	"github.com/pullnet/pullnet/internal/finder"
+	"github.com/pullnet/pullnet/internal/grants"
+	"github.com/pullnet/pullnet/internal/store"
+	"github.com/pullnet/pullnet/protocol/connect"
+	"github.com/pullnet/pullnet/protocol/find"
+)
+
+// DHTProtocolPrefix makes pullnet's DHT its own: its peers speak
+// /pullnet/kad/1.0.0 and never join the IPFS DHT.
+const DHTProtocolPrefix = "/pullnet"
+
+// mdnsService is the mDNS service name pullnet peers announce on the LAN.
+const mdnsService = "pullnet"
+
+// Node is a pullnet participant. Its methods are safe for concurrent use.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	key  crypto.PrivKey
+	host host.Host
+	dht  *dht.IpfsDHT
+
+	store   ds.Batching
+	catalog *catalog.Catalog
+	grants  *grants.Manager
+	finder  *finder.Finder
+	findSvc *find.Service
+	connSvc *connect.Service
+	prov    *provider
+	mdns    mdns.Service
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closers []func() error // run in reverse order by Close
+
+	closeOnce sync.Once
+	closeErr  error
+
+	started time.Time
+
+	mu         sync.Mutex
+	providers  map[string]peer.ID   // resource ID → owner, learnt from finds
+	advertised map[string]time.Time // resource ID → last Advertise in this run
+}
+
+// New starts a node. The node runs until Close; ctx only bounds start-up.
+func New(ctx context.Context, cfg Config) (n *Node, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.ApprovalTimeout <= 0 {
+		cfg.ApprovalTimeout = DefaultApprovalTimeout
+	}
+	if cfg.ReprovideInterval <= 0 {
+		cfg.ReprovideInterval = DefaultReprovideInterval
+	}
+	n = &Node{cfg: cfg, log: log, started: time.Now(), providers: map[string]peer.ID{}, advertised: map[string]time.Time{}}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			_ = n.Close()
+		}
+	}()
+
+	if err := n.openIdentityAndStore(); err != nil {
+		return nil, err
+	}
+	if err := n.startHost(); err != nil {
+		return nil, err
+	}
+	if n.catalog, err = catalog.Open(ctx, n.store); err != nil {
+		return nil, err
+	}
+	gpol, err := cfg.Policy.toGrants()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if n.grants, err = grants.New(n.key, gpol, n.catalog.Get, n.store, log.With("part", "grants")); err != nil {
+		return nil, err
+	}
+	if err := n.startDHT(ctx); err != nil {
+		return nil, err
+	}
+	n.finder = finder.New(n.host, n.dht, n.catalog.Match, log.With("part", "finder"))
+	n.findSvc = find.NewService(n.host, n.catalog, log.With("part", "find"))
+	n.connSvc = connect.NewService(n.host, n.grants, cfg.ApprovalTimeout, log.With("part", "connect"))
+	n.closers = append(n.closers, func() error { n.findSvc.Close(); n.connSvc.Close(); return nil })
+
+	n.prov = newProvider(n.dht, n.catalog.Terms, cfg.ReprovideInterval, log.With("part", "provider"))
+	n.goRun(n.prov.run)
+	n.goRun(n.bootstrapLoop)
+	if cfg.MDNS {
+		n.mdns = mdns.NewMdnsService(n.host, mdnsService, mdnsNotifee{n})
+		if err := n.mdns.Start(); err != nil {
+			return nil, fmt.Errorf("start mdns: %w", err)
+		}
+		n.closers = append(n.closers, n.mdns.Close)
+	}
+	log.Info("node started", "peer", n.host.ID(), "addrs", n.host.Addrs(), "resources", n.catalog.Len())
+	return n, nil
+}
+
+func (n *Node) openIdentityAndStore() error {
+	n.key = n.cfg.Key
+	if n.cfg.DataDir != "" {
+		d, err := datadir.Open(n.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		if n.key == nil {
+			n.key = d.Key()
+		}
+	}
+	if n.key == nil && n.cfg.Host != nil {
+		n.key = n.cfg.Host.Peerstore().PrivKey(n.cfg.Host.ID())
+		if n.key == nil {
+			return fmt.Errorf("%w: Config.Host has no private key in its peerstore", ErrInvalid)
+		}
+	}
+	if n.key == nil {
+		k, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			return fmt.Errorf("generate identity: %w", err)
+		}
+		n.key = k
+	}
+	switch {
+	case n.cfg.Datastore != nil:
+		n.store = n.cfg.Datastore
+	case n.cfg.DataDir != "":
+		pds, err := store.OpenPebble(filepath.Join(n.cfg.DataDir, "store"))
+		if err != nil {
+			return err
+		}
+		n.store = pds
+		n.closers = append(n.closers, pds.Close)
+	default:
+		n.store = dssync.MutexWrap(ds.NewMapDatastore())
+	}
+	return nil
+}
+
+func (n *Node) startHost() error {
+	if n.cfg.Host != nil {
+		if pid, _ := peer.IDFromPrivateKey(n.key); pid != n.cfg.Host.ID() {
+			return fmt.Errorf("%w: Config.Key does not belong to Config.Host", ErrInvalid)
+		}
+		n.host = n.cfg.Host
+		return nil
+	}
+	cm, err := connmgr.NewConnManager(100, 400, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return fmt.Errorf("connection manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(n.key),
+		libp2p.UserAgent("pullnet/" + Version),
+		libp2p.ConnectionManager(cm),
+	}
+	if n.cfg.ListenAddrs != nil {
+		opts = append(opts, libp2p.ListenAddrs(n.cfg.ListenAddrs...))
+	} else {
+		opts = append(opts, libp2p.ListenAddrStrings("/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return fmt.Errorf("start libp2p host: %w", err)
+	}
+	n.host = h
+	n.closers = append(n.closers, h.Close)
+	return nil
+}
+
+func (n *Node) startDHT(ctx context.Context) error {
+	d, err := dht.New(n.host,
+		dht.ProtocolPrefix(DHTProtocolPrefix),
+		// Every pulld serves the DHT: the network has no other servers.
+		dht.Mode(dht.ModeServer),
+		dht.Datastore(namespace.Wrap(n.store, ds.NewKey("/pullnet/dht"))),
+		dht.BootstrapPeers(n.cfg.Bootstrap...),
+	)
+	if err != nil {
+		return fmt.Errorf("start dht: %w", err)
+	}
+	n.dht = d
+	n.closers = append(n.closers, d.Close)
+	return nil
+}
+
+// bootstrapLoop dials the bootstrap peers at start, and again whenever the
+// node finds itself with no peers at all.
+func (n *Node) bootstrapLoop(ctx context.Context) {
+	if len(n.cfg.Bootstrap) == 0 {
+		return
+	}
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if len(n.host.Network().Peers()) == 0 {
+			n.dialBootstrap(ctx)
+			if err := n.dht.Bootstrap(ctx); err != nil {
+				n.log.Debug("dht bootstrap", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) dialBootstrap(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, ai := range n.cfg.Bootstrap {
+		if ai.ID == n.host.ID() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := n.host.Connect(cctx, ai); err != nil {
+				n.log.Warn("bootstrap peer unreachable", "peer", ai.ID, "err", err)
+				return
+			}
+			n.log.Info("connected to bootstrap peer", "peer", ai.ID)
+		}()
+	}
+	wg.Wait()
+}
+
+type mdnsNotifee struct{ n *Node }
+
+func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	if ai.ID == m.n.host.ID() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(m.n.ctx, 10*time.Second)
+	defer cancel()
+	if err := m.n.host.Connect(ctx, ai); err != nil {
+		m.n.log.Debug("mdns peer unreachable", "peer", ai.ID, "err", err)
+	}
+}
+
+func (n *Node) goRun(f func(ctx context.Context)) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f(n.ctx)
+	}()
+}
+
+// Close stops the node: its loops, services, DHT, and the host and store it
+// made itself. It is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		n.wg.Wait()
+		var errs []error
+		for i := len(n.closers) - 1; i >= 0; i-- {
+			if err := n.closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Host is the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Addrs are the node's full multiaddrs, each ending in /p2p/<peer ID>, ready
+// to give to another node as a bootstrap peer.
+func (n *Node) Addrs() []ma.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// AddrInfo is the node's peer ID and addresses.
+func (n *Node) AddrInfo() peer.AddrInfo {
+	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+}
+
+// Peers lists the node's live connections, one entry per peer.
+func (n *Node) Peers() []PeerInfo {
+	seen := map[peer.ID]int{}
+	var out []PeerInfo
+	for _, c := range n.host.Network().Conns() {
+		p := c.RemotePeer()
+		if i, ok := seen[p]; ok {
+			out[i].Addrs = append(out[i].Addrs, c.RemoteMultiaddr())
+			continue
+		}
+		seen[p] = len(out)
+		out = append(out, PeerInfo{
+			ID:        p,
+			Addrs:     []ma.Multiaddr{c.RemoteMultiaddr()},
+			Direction: c.Stat().Direction,
+			Latency:   n.host.Peerstore().LatencyEWMA(p),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Policy returns the connect policy in force.
+func (n *Node) Policy() Policy {
+	p := n.grants.Policy()
+	return Policy{Mode: p.Mode, Allow: p.Allow, SessionLifetime: p.Lifetime}
+}
+
+// SetPolicy changes the connect policy for requests that arrive from now on.
+func (n *Node) SetPolicy(p Policy) error {
+	gp, err := p.toGrants()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return n.grants.SetPolicy(gp)
+}
+
+func (p Policy) toGrants() (grants.Policy, error) {
+	gp := grants.Policy{Mode: p.Mode, Allow: p.Allow, Lifetime: p.SessionLifetime}
+	if gp.Mode == "" {
+		gp.Mode = grants.Open
+	}
+	return gp, gp.Validate()
+}

@@ -1,0 +1,42 @@
+// Package streams holds what every pullnet stream protocol does the same way:
+// attaching a stream to its resource-manager service with a memory
+// reservation and a deadline, and tying a client stream to its context.
+package streams
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// Accept prepares an inbound stream: it attaches the stream to the named
+// resource-manager service, reserves mem bytes for the handler's buffers and
+// sets the stream's deadline. On error the stream has been reset. The
+// returned release must be called when the handler ends.
+func Accept(s network.Stream, service string, mem int, deadline time.Duration) (release func(), err error) {
+	if err := s.Scope().SetService(service); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("attach stream to %s: %w", service, err)
+	}
+	if err := s.Scope().ReserveMemory(mem, network.ReservationPriorityAlways); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("reserve memory for %s: %w", service, err)
+	}
+	_ = s.SetDeadline(time.Now().Add(deadline))
+	return func() { s.Scope().ReleaseMemory(mem) }, nil
+}
+
+// Bind ties an outbound stream to ctx: the stream's deadline becomes ctx's
+// deadline (capped at max), and cancelling ctx resets the stream so a
+// blocked read returns at once. The returned stop must be called when the
+// caller is done with the stream.
+func Bind(ctx context.Context, s network.Stream, max time.Duration) (stop func() bool) {
+	deadline := time.Now().Add(max)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = s.SetDeadline(deadline)
+	return context.AfterFunc(ctx, func() { s.Reset() })
+}
