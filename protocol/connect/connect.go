@@ -10,6 +10,7 @@ package connect
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -107,8 +108,8 @@ func (s *Service) handle(str network.Stream) {
 	defer release()
 	from := str.Conn().RemotePeer()
 
-	var req wirev1.ConnectRequest
-	if err := pbio.NewDelimitedReader(str, MaxRequestSize).ReadMsg(&req); err != nil {
+	req, err := readRequest(str)
+	if err != nil {
 		s.Stats.Malformed.Add(1)
 		s.log.Info("connect: dropped malformed request", "peer", from, "err", err)
 		str.Reset()
@@ -158,8 +159,8 @@ func Ask(ctx context.Context, h host.Host, p peer.ID, req Request) (Response, er
 		return Response{}, fmt.Errorf("connect: send to %s: %w", p, err)
 	}
 	_ = str.CloseWrite()
-	var m wirev1.ConnectResponse
-	if err := pbio.NewDelimitedReader(str, MaxResponseSize).ReadMsg(&m); err != nil {
+	m, err := readResponse(str)
+	if err != nil {
 		str.Reset()
 		if ctx.Err() != nil {
 			return Response{}, fmt.Errorf("connect: waiting for %s: %w", p, ctx.Err())
@@ -167,7 +168,7 @@ func Ask(ctx context.Context, h host.Host, p peer.ID, req Request) (Response, er
 		return Response{}, fmt.Errorf("connect: read from %s: %w", p, err)
 	}
 	_ = str.Close()
-	resp := responseFromWire(&m)
+	resp := responseFromWire(m)
 	if !resp.Granted {
 		return resp, nil
 	}
@@ -179,6 +180,26 @@ func Ask(ctx context.Context, h host.Host, p peer.ID, req Request) (Response, er
 		return Response{}, fmt.Errorf("connect: grant from %s: receipt does not match the session", p)
 	}
 	return resp, nil
+}
+
+// readRequest decodes one length-delimited ConnectRequest of at most
+// MaxRequestSize bytes.
+func readRequest(r io.Reader) (*wirev1.ConnectRequest, error) {
+	var m wirev1.ConnectRequest
+	if err := pbio.NewDelimitedReader(r, MaxRequestSize).ReadMsg(&m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// readResponse decodes one length-delimited ConnectResponse of at most
+// MaxResponseSize bytes.
+func readResponse(r io.Reader) (*wirev1.ConnectResponse, error) {
+	var m wirev1.ConnectResponse
+	if err := pbio.NewDelimitedReader(r, MaxResponseSize).ReadMsg(&m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 func responseToWire(r Response) *wirev1.ConnectResponse {

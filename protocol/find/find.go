@@ -80,8 +80,8 @@ func (s *Service) handle(str network.Stream) {
 	}
 	defer release()
 
-	var req wirev1.FindRequest
-	if err := pbio.NewDelimitedReader(str, MaxRequestSize).ReadMsg(&req); err != nil {
+	req, err := readRequest(str)
+	if err != nil {
 		s.Stats.Malformed.Add(1)
 		s.log.Info("find: dropped malformed request", "peer", str.Conn().RemotePeer(), "err", err)
 		str.Reset()
@@ -109,6 +109,16 @@ func (s *Service) handle(str network.Stream) {
 		s.Stats.Results.Add(1)
 	}
 	_ = str.Close()
+}
+
+// readRequest decodes one length-delimited FindRequest of at most
+// MaxRequestSize bytes.
+func readRequest(r io.Reader) (*wirev1.FindRequest, error) {
+	var req wirev1.FindRequest
+	if err := pbio.NewDelimitedReader(r, MaxRequestSize).ReadMsg(&req); err != nil {
+		return nil, err
+	}
+	return &req, nil
 }
 
 // ErrRemote is wrapped by errors that the remote provider reported.
