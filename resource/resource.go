@@ -11,8 +11,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -246,7 +248,7 @@ func (r *Resource) IndexTerms() []string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		terms = append(terms, Term(TermAttrKey, strings.ToLower(k)), Term(TermAttr, strings.ToLower(k)+"="+r.Attrs[k]))
+		terms = append(terms, Term(TermAttrKey, strings.ToLower(k)), AttrTerm(k, r.Attrs[k]))
 	}
 	for _, d := range r.DerivedFrom {
 		terms = append(terms, Term(TermDerived, d))
@@ -259,6 +261,20 @@ func (r *Resource) IndexTerms() []string {
 		terms = append(terms, Term(TermWord, w))
 	}
 	return terms
+}
+
+// AttrTerm is the index term of the exact attribute key=value. Queries
+// compare attributes case-insensitively, and numerically when both sides are
+// numbers, so the term is built from a normal form: the key and a text value
+// lowercased, a number in its shortest decimal form ("2.0" and "2" are one
+// term).
+func AttrTerm(key, value string) string {
+	if f, err := strconv.ParseFloat(value, 64); err == nil && !math.IsNaN(f) {
+		value = strconv.FormatFloat(f, 'g', -1, 64)
+	} else {
+		value = strings.ToLower(value)
+	}
+	return Term(TermAttr, strings.ToLower(key)+"="+value)
 }
 
 // MinWordLen is the shortest word that is indexed; shorter words are too

@@ -1,0 +1,423 @@
+// Package client is the Go client of pulld's control API: the one typed
+// client that peerctl, the end-to-end tests and any Go program driving a
+// daemon share.
+//
+// It speaks to the daemon over the unix socket in the daemon's data
+// directory and returns plain Go types with stable JSON field names, so a
+// caller never sees the generated protobuf types. It does not import libp2p:
+// peer IDs and multiaddrs are strings here, as the daemon prints them.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/pullnet/pullnet/internal/control/resourcepb"
+	controlv1 "github.com/pullnet/pullnet/proto/gen/pullnet/control/v1"
+	"github.com/pullnet/pullnet/proto/gen/pullnet/control/v1/controlv1connect"
+	"github.com/pullnet/pullnet/resource"
+)
+
+// SocketName is the file name of the control socket in a data directory.
+const SocketName = "pulld.sock"
+
+// SocketPath returns the control socket's path in dataDir.
+func SocketPath(dataDir string) string { return filepath.Join(dataDir, SocketName) }
+
+// Client calls one daemon's control API. It is safe for concurrent use.
+type Client struct {
+	socketPath string
+	hc         *http.Client
+	rpc        controlv1connect.ControlServiceClient
+}
+
+// New returns a client of the daemon whose control socket is socketPath. It
+// does not connect until the first call, so a missing daemon shows up as
+// that call's error (see ErrNoDaemon).
+func New(socketPath string) *Client {
+	c := &Client{socketPath: socketPath}
+	// The Connect protocol over HTTP/1.1: it needs nothing beyond net/http's
+	// defaults, streams a find as a chunked response just as well as gRPC
+	// over HTTP/2 would, and its errors are plain JSON that curl users see
+	// too. The server speaks gRPC as well, for other languages' clients.
+	c.hc = &http.Client{Transport: &http.Transport{
+		DialContext:     c.dial,
+		IdleConnTimeout: 30 * time.Second,
+	}}
+	// The host is never resolved: every connection goes to the socket.
+	c.rpc = controlv1connect.NewControlServiceClient(c.hc, "http://pulld")
+	return c
+}
+
+// Close releases the client's idle connections. The client stays usable.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+func (c *Client) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.socketPath)
+	switch {
+	case err == nil:
+		return conn, nil
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
+		// No socket, or a socket left by a daemon that is gone.
+		return nil, &noDaemonError{socket: c.socketPath, err: err}
+	default:
+		return nil, &dialError{socket: c.socketPath, err: err}
+	}
+}
+
+// ErrNoDaemon is what calls fail with, wrapped, when no daemon listens on
+// the client's socket. The error's message says how to start one.
+var ErrNoDaemon = errors.New("no pulld running")
+
+type noDaemonError struct {
+	socket string
+	err    error
+}
+
+func (e *noDaemonError) Error() string {
+	dir := filepath.Dir(e.socket)
+	return fmt.Sprintf("no pulld running at %s (socket %s): start one with 'pulld run --data %s'", dir, e.socket, dir)
+}
+
+func (e *noDaemonError) Is(target error) bool { return target == ErrNoDaemon }
+func (e *noDaemonError) Unwrap() error        { return e.err }
+
+// dialError is any other failure to reach the socket, such as a permission
+// problem. It exists to keep the HTTP request out of the message.
+type dialError struct {
+	socket string
+	err    error
+}
+
+func (e *dialError) Error() string {
+	return fmt.Sprintf("cannot reach pulld at %s: %v", e.socket, e.err)
+}
+func (e *dialError) Unwrap() error { return e.err }
+
+// Error is a failed call: the daemon's answer, or why it could not be
+// reached. Its message is one line, fit to show a participant.
+type Error struct {
+	// Code classifies the failure, as the daemon or the transport saw it:
+	// connect.CodeNotFound for an unknown resource or session,
+	// connect.CodeInvalidArgument for input to fix, and so on.
+	Code    connect.Code
+	Message string
+	err     error
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.err }
+
+// Code returns the code of an error from this package's calls:
+// connect.CodeUnavailable when no daemon runs, connect.CodeUnknown for an
+// error that did not come from a call.
+func Code(err error) connect.Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if errors.Is(err, ErrNoDaemon) {
+		return connect.CodeUnavailable
+	}
+	return connect.CodeOf(err)
+}
+
+// wrap turns an error of the generated client into this package's errors:
+// the no-daemon error as it is, everything else as an *Error with the
+// daemon's message and without connect's "code: " prefix.
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var nd *noDaemonError
+	if errors.As(err, &nd) {
+		return nd
+	}
+	code := connect.CodeOf(err)
+	var de *dialError
+	if errors.As(err, &de) {
+		return &Error{Code: code, Message: de.Error(), err: err}
+	}
+	msg := err.Error()
+	var ce *connect.Error
+	if errors.As(err, &ce) && ce.Message() != "" {
+		msg = ce.Message()
+	}
+	// A message may carry a peer's text; keep the error on one line.
+	msg = strings.Join(strings.Fields(msg), " ")
+	return &Error{Code: code, Message: msg, err: err}
+}
+
+// Status says who a daemon is and how it is connected.
+type Status struct {
+	PeerID string `json:"peer_id"`
+	// Addrs are the daemon's full multiaddrs, each ending in /p2p/PeerID.
+	Addrs     []string `json:"addrs"`
+	Peers     int      `json:"peers"`
+	Resources int      `json:"resources"`
+	Version   string   `json:"version"`
+	DataDir   string   `json:"data_dir"`
+	// Policy is how the daemon answers connect requests: open, allowlist or
+	// manual.
+	Policy string `json:"policy"`
+}
+
+// Peer is one live connection of a daemon.
+type Peer struct {
+	PeerID string   `json:"peer_id"`
+	Addrs  []string `json:"addrs"`
+	// Direction is inbound, outbound or unknown.
+	Direction string `json:"direction"`
+	// LatencyMS is the daemon's estimate of the round trip; 0 when unknown.
+	LatencyMS float64 `json:"latency_ms"`
+}
+
+// AdvertiseResult identifies the version of a resource a daemon advertised.
+type AdvertiseResult struct {
+	ID  string `json:"id"`
+	Seq uint64 `json:"seq"`
+}
+
+// FindOptions tune a find.
+type FindOptions struct {
+	// Limit stops the find after this many results; 0 leaves it to the
+	// daemon.
+	Limit int
+	// Timeout bounds the find; 0 leaves it to the daemon (10s).
+	Timeout time.Duration
+}
+
+// FindResult is one resource a find turned up.
+type FindResult struct {
+	// ID is the resource's ID, the argument to Connect.
+	ID       string `json:"id"`
+	Provider string `json:"provider"`
+	// Addrs are the provider's addresses as the daemon knows them.
+	Addrs    []string          `json:"addrs"`
+	Resource resource.Resource `json:"resource"`
+	// ElapsedMS is the time from the start of the find to this result.
+	ElapsedMS float64 `json:"elapsed_ms"`
+	// Score is the result's relevance to the query, in (0, 1].
+	Score float64 `json:"score"`
+}
+
+// ConnectOptions tune a connect.
+type ConnectOptions struct {
+	// Message is shown to the provider's participant if they decide by hand.
+	Message string
+	// Timeout bounds the wait for the provider's answer; 0 leaves it to the
+	// daemon (2m30s).
+	Timeout time.Duration
+}
+
+// ConnectResult is a provider's answer to a connect: a session when Granted,
+// otherwise the provider's reason.
+type ConnectResult struct {
+	Granted    bool            `json:"granted"`
+	Session    string          `json:"session"`
+	Reason     string          `json:"reason"`
+	Access     resource.Access `json:"access"`
+	Provider   string          `json:"provider"`
+	ResourceID string          `json:"resource_id"`
+}
+
+// Request is a connect request waiting for the participant's decision.
+type Request struct {
+	Session    string    `json:"session"`
+	ResourceID string    `json:"resource_id"`
+	Consumer   string    `json:"consumer"`
+	Message    string    `json:"message"`
+	Received   time.Time `json:"received"`
+}
+
+// Status reports who the daemon is and how it is connected.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	res, err := c.rpc.Status(ctx, connect.NewRequest(&controlv1.StatusRequest{}))
+	if err != nil {
+		return Status{}, wrap(err)
+	}
+	m := res.Msg
+	return Status{
+		PeerID:    m.GetPeerId(),
+		Addrs:     nonNil(m.GetAddrs()),
+		Peers:     int(m.GetPeers()),
+		Resources: int(m.GetResources()),
+		Version:   m.GetVersion(),
+		DataDir:   m.GetDataDir(),
+		Policy:    m.GetPolicy(),
+	}, nil
+}
+
+// Peers lists the daemon's live connections.
+func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
+	res, err := c.rpc.Peers(ctx, connect.NewRequest(&controlv1.PeersRequest{}))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]Peer, 0, len(res.Msg.GetPeers()))
+	for _, p := range res.Msg.GetPeers() {
+		out = append(out, Peer{
+			PeerID:    p.GetPeerId(),
+			Addrs:     nonNil(p.GetAddrs()),
+			Direction: p.GetDirection(),
+			LatencyMS: float64(p.GetLatencyUs()) / 1000,
+		})
+	}
+	return out, nil
+}
+
+// Resources lists the daemon's own resources.
+func (c *Client) Resources(ctx context.Context) ([]resource.Resource, error) {
+	res, err := c.rpc.ListResources(ctx, connect.NewRequest(&controlv1.ListResourcesRequest{}))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]resource.Resource, 0, len(res.Msg.GetResources()))
+	for _, m := range res.Msg.GetResources() {
+		out = append(out, resourcepb.FromProto(m))
+	}
+	return out, nil
+}
+
+// Advertise creates r, or replaces the daemon's resource r.ID when it is
+// set. The daemon sets the owner, seq and update time.
+func (c *Client) Advertise(ctx context.Context, r resource.Resource) (AdvertiseResult, error) {
+	res, err := c.rpc.Advertise(ctx, connect.NewRequest(&controlv1.AdvertiseRequest{Resource: resourcepb.ToProto(r)}))
+	if err != nil {
+		return AdvertiseResult{}, wrap(err)
+	}
+	return AdvertiseResult{ID: res.Msg.GetId(), Seq: res.Msg.GetSeq()}, nil
+}
+
+// Withdraw stops advertising the daemon's resource id and forgets it.
+func (c *Client) Withdraw(ctx context.Context, id string) error {
+	_, err := c.rpc.Withdraw(ctx, connect.NewRequest(&controlv1.WithdrawRequest{Id: id}))
+	return wrap(err)
+}
+
+// Find searches the network and yields results as the daemon streams them.
+// A failure ends the sequence with one non-nil error; a find that simply
+// runs out of time ends without one. Breaking out of the loop cancels the
+// find.
+func (c *Client) Find(ctx context.Context, query string, opt FindOptions) iter.Seq2[FindResult, error] {
+	return func(yield func(FindResult, error) bool) {
+		stream, err := c.rpc.Find(ctx, connect.NewRequest(&controlv1.FindRequest{
+			Query:     query,
+			Limit:     uint32(max(opt.Limit, 0)),
+			TimeoutMs: millis(opt.Timeout),
+		}))
+		if err != nil {
+			yield(FindResult{}, wrap(err))
+			return
+		}
+		defer stream.Close()
+		for stream.Receive() {
+			m := stream.Msg()
+			r := FindResult{
+				ID:        m.GetId(),
+				Provider:  m.GetProvider(),
+				Addrs:     nonNil(m.GetAddrs()),
+				Resource:  resourcepb.FromProto(m.GetResource()),
+				ElapsedMS: float64(m.GetElapsedUs()) / 1000,
+				Score:     m.GetScore(),
+			}
+			if !yield(r, nil) {
+				return
+			}
+		}
+		if err := stream.Err(); err != nil {
+			yield(FindResult{}, wrap(err))
+		}
+	}
+}
+
+// Connect asks the provider of resource id for access and waits for its
+// answer. A decline is not an error: it is a result with Granted false.
+func (c *Client) Connect(ctx context.Context, id string, opt ConnectOptions) (ConnectResult, error) {
+	res, err := c.rpc.Connect(ctx, connect.NewRequest(&controlv1.ConnectRequest{
+		Id:        id,
+		Message:   opt.Message,
+		TimeoutMs: millis(opt.Timeout),
+	}))
+	if err != nil {
+		return ConnectResult{}, wrap(err)
+	}
+	m := res.Msg
+	return ConnectResult{
+		Granted:    m.GetGranted(),
+		Session:    m.GetSession(),
+		Reason:     m.GetReason(),
+		Access:     resourcepb.AccessFromProto(m.GetAccess()),
+		Provider:   m.GetProvider(),
+		ResourceID: m.GetResourceId(),
+	}, nil
+}
+
+// Requests lists the connect requests waiting for the participant's
+// decision.
+func (c *Client) Requests(ctx context.Context) ([]Request, error) {
+	res, err := c.rpc.ListRequests(ctx, connect.NewRequest(&controlv1.ListRequestsRequest{}))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]Request, 0, len(res.Msg.GetRequests()))
+	for _, m := range res.Msg.GetRequests() {
+		r := Request{
+			Session:    m.GetSession(),
+			ResourceID: m.GetResourceId(),
+			Consumer:   m.GetConsumer(),
+			Message:    m.GetMessage(),
+		}
+		if s := m.GetReceivedUnix(); s != 0 {
+			r.Received = time.Unix(s, 0).UTC()
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Approve grants the waiting connect request session.
+func (c *Client) Approve(ctx context.Context, session string) error {
+	_, err := c.rpc.Approve(ctx, connect.NewRequest(&controlv1.ApproveRequest{Session: session}))
+	return wrap(err)
+}
+
+// Decline refuses the waiting connect request session, telling the consumer
+// reason.
+func (c *Client) Decline(ctx context.Context, session, reason string) error {
+	_, err := c.rpc.Decline(ctx, connect.NewRequest(&controlv1.DeclineRequest{Session: session, Reason: reason}))
+	return wrap(err)
+}
+
+// millis converts a timeout to the wire's milliseconds, rounding a positive
+// sub-millisecond timeout up rather than to 0, which means "the default".
+func millis(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return max(d.Milliseconds(), 1)
+}
+
+// nonNil makes an absent list an empty one, so JSON output has [] rather
+// than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

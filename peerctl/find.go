@@ -1,0 +1,194 @@
+package peerctl
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pullnet/pullnet/peerctl/client"
+)
+
+// Defaults of the commands that wait on the network. They match the
+// daemon's, and are sent explicitly so that --help tells the truth.
+const (
+	defaultFindTimeout    = 10 * time.Second
+	defaultConnectTimeout = 150 * time.Second
+	// networkSlack is how much longer than its own timeout peerctl waits for
+	// the daemon's answer to a find or connect, so that the daemon's
+	// answer, not peerctl's deadline, ends the call.
+	networkSlack = 30 * time.Second
+)
+
+func (a *app) findCommand() *cobra.Command {
+	var (
+		limit   int
+		timeout time.Duration
+		noTrunc bool
+	)
+	cmd := &cobra.Command{
+		Use:   "find QUERY...",
+		Short: "Search the network",
+		Long: `Search the network for resources, printing each result as it arrives.
+The arguments, joined by spaces, form the query, for example
+  peerctl find kind:compute tag:gpu 'gpu.count>=2' '"stable diffusion"'
+
+Exit status: 0 if something matched, 1 if nothing did, 2 on an error.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("find: missing the QUERY")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if limit < 0 {
+				return usageErrorf("--limit %d: want 0 (the daemon's default) or more", limit)
+			}
+			if timeout <= 0 {
+				return usageErrorf("--timeout %v: want a positive duration", timeout)
+			}
+			c, err := a.dial()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout+networkSlack)
+			defer cancel()
+			return a.find(ctx, c, strings.Join(args, " "), client.FindOptions{Limit: limit, Timeout: timeout}, noTrunc)
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 0, "stop after this many results (0: the daemon's default)")
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultFindTimeout, "stop searching after this long")
+	a.addNoTrunc(cmd, &noTrunc)
+	return cmd
+}
+
+func (a *app) find(ctx context.Context, c *client.Client, query string, opt client.FindOptions, noTrunc bool) error {
+	start := time.Now()
+	var cols findColumns
+	n := 0
+	for r, err := range c.Find(ctx, query, opt) {
+		if err != nil {
+			return err
+		}
+		n++
+		if a.jsonOut() {
+			if err := a.printJSON(r); err != nil {
+				return err
+			}
+			continue
+		}
+		if n == 1 {
+			cols = newFindColumns(noTrunc)
+			if err := cols.print(a, "ID", "KIND", "NAME", "PROVIDER", "ELAPSED"); err != nil {
+				return err
+			}
+		}
+		name := r.Resource.Name
+		if !noTrunc {
+			name = truncate(name, maxNameWidth)
+		}
+		if err := cols.print(a, ids(r.ID, noTrunc), r.Resource.Kind, name, ids(r.Provider, noTrunc), formatMS(r.ElapsedMS)); err != nil {
+			return err
+		}
+	}
+	elapsed := time.Since(start).Round(10 * time.Millisecond)
+	if n == 0 {
+		a.note("nothing found in %v", elapsed)
+		return exitError{code: ExitNone}
+	}
+	a.note("%d found in %v", n, elapsed)
+	return nil
+}
+
+// findColumns lays out find's text output in fixed-width columns rather than
+// with a tabwriter, which would hold every row back until the find ends.
+type findColumns struct{ widths []int }
+
+func newFindColumns(noTrunc bool) findColumns {
+	idWidth := shortIDLen
+	if noTrunc {
+		// Room for a whole resource ID (a CIDv1 in base32) or peer ID;
+		// longer names push the later columns out.
+		idWidth = 59
+	}
+	return findColumns{widths: []int{idWidth, 10, maxNameWidth, idWidth}}
+}
+
+func (fc findColumns) print(a *app, cells ...string) error {
+	var b strings.Builder
+	for i, c := range cells {
+		c = sanitize(c)
+		if i < len(fc.widths) {
+			c = pad(c, fc.widths[i]) + "  "
+		}
+		b.WriteString(c)
+	}
+	_, err := fmt.Fprintln(a.stdout, strings.TrimRight(b.String(), " "))
+	return err
+}
+
+func (a *app) connectCommand() *cobra.Command {
+	var (
+		message string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "connect ID",
+		Short: "Ask a resource's provider for access",
+		Long: `Ask the provider of a resource (an ID from 'peerctl find') for access, and
+wait for the answer: a session and how to reach the resource, or the
+provider's reason for declining.
+
+Exit status: 0 if granted, 1 if declined, 2 on an error.`,
+		Args: exactArgs(1, "the resource ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout <= 0 {
+				return usageErrorf("--timeout %v: want a positive duration", timeout)
+			}
+			c, err := a.dial()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout+networkSlack)
+			defer cancel()
+			a.note("asking the provider of %s…", shortID(args[0]))
+			g, err := c.Connect(ctx, args[0], client.ConnectOptions{Message: message, Timeout: timeout})
+			if err != nil {
+				return err
+			}
+			if a.jsonOut() {
+				err = a.printJSON(g)
+			} else {
+				err = a.printGrant(g)
+			}
+			if err != nil {
+				return err
+			}
+			if !g.Granted {
+				return exitError{code: ExitNone}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&message, "message", "m", "", "a note to the provider, shown if they decide by hand")
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultConnectTimeout, "how long to wait for the provider's answer")
+	return cmd
+}
+
+func (a *app) printGrant(g client.ConnectResult) error {
+	var line string
+	switch {
+	case !g.Granted && g.Reason == "":
+		line = "declined (no reason given)"
+	case !g.Granted:
+		line = "declined: " + g.Reason
+	case g.Access.Type == "":
+		line = "granted session " + g.Session
+	default:
+		line = fmt.Sprintf("granted session %s (access %s %s)", g.Session, g.Access.Type, g.Access.Value)
+	}
+	_, err := fmt.Fprintln(a.stdout, sanitize(line))
+	return err
+}
