@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multibase"
 
@@ -154,8 +155,8 @@ func (n *Node) rememberProvider(id string, p peer.ID) {
 // provider's reason. If the node has not seen the resource in a find, it
 // finds it first.
 func (n *Node) Connect(ctx context.Context, id, message string) (Grant, error) {
-	if id == "" {
-		return Grant{}, fmt.Errorf("connect: %w: empty resource ID", ErrInvalid)
+	if _, err := cid.Decode(id); err != nil {
+		return Grant{}, fmt.Errorf("connect: %w: %q is not a resource ID", ErrInvalid, id)
 	}
 	req := connect.Request{ResourceID: id, Message: message}
 	if _, own := n.catalog.Get(id); own {
@@ -168,7 +169,7 @@ func (n *Node) Connect(ctx context.Context, id, message string) (Grant, error) {
 		h, err := n.finder.First(ctx, resource.Term(resource.TermID, id))
 		if err != nil {
 			if errors.Is(err, finder.ErrNoResult) {
-				return Grant{}, fmt.Errorf("connect %s: %w: no provider found", id, ErrNotFound)
+				return Grant{}, fmt.Errorf("connect %s: %w: no peer on the network provides it", id, ErrNotFound)
 			}
 			return Grant{}, fmt.Errorf("connect %s: %w", id, err)
 		}
