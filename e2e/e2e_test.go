@@ -1,5 +1,3 @@
-// Package e2e runs the real pulld and peerctl binaries: several daemon
-// processes on 127.0.0.1, driven through the CLI as a user would.
 package e2e
 
 import (
