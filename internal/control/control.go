@@ -101,6 +101,9 @@ type server struct {
 	b    Backend
 	opts Options
 	log  *slog.Logger
+
+	// Calls not implemented yet answer Unimplemented.
+	controlv1connect.UnimplementedControlServiceHandler
 }
 
 var _ controlv1connect.ControlServiceHandler = (*server)(nil)

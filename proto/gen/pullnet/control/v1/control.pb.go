@@ -254,14 +254,18 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type StatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
-	Addrs         []string               `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
-	Peers         uint32                 `protobuf:"varint,3,opt,name=peers,proto3" json:"peers,omitempty"`
-	Resources     uint32                 `protobuf:"varint,4,opt,name=resources,proto3" json:"resources,omitempty"`
-	Version       string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
-	DataDir       string                 `protobuf:"bytes,6,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
-	Policy        string                 `protobuf:"bytes,7,opt,name=policy,proto3" json:"policy,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PeerId    string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs     []string               `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Peers     uint32                 `protobuf:"varint,3,opt,name=peers,proto3" json:"peers,omitempty"`
+	Resources uint32                 `protobuf:"varint,4,opt,name=resources,proto3" json:"resources,omitempty"`
+	Version   string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	DataDir   string                 `protobuf:"bytes,6,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
+	Policy    string                 `protobuf:"bytes,7,opt,name=policy,proto3" json:"policy,omitempty"`
+	// reachability is "public", "private" or "unknown", as AutoNAT sees it.
+	Reachability string `protobuf:"bytes,8,opt,name=reachability,proto3" json:"reachability,omitempty"`
+	// relay_addrs are the node's addresses through circuit relays.
+	RelayAddrs    []string `protobuf:"bytes,9,rep,name=relay_addrs,json=relayAddrs,proto3" json:"relay_addrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -345,6 +349,20 @@ func (x *StatusResponse) GetPolicy() string {
 	return ""
 }
 
+func (x *StatusResponse) GetReachability() string {
+	if x != nil {
+		return x.Reachability
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetRelayAddrs() []string {
+	if x != nil {
+		return x.RelayAddrs
+	}
+	return nil
+}
+
 type PeersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -382,11 +400,14 @@ func (*PeersRequest) Descriptor() ([]byte, []int) {
 }
 
 type Peer struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
-	Addrs         []string               `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
-	Direction     string                 `protobuf:"bytes,3,opt,name=direction,proto3" json:"direction,omitempty"`
-	LatencyUs     int64                  `protobuf:"varint,4,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PeerId    string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs     []string               `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Direction string                 `protobuf:"bytes,3,opt,name=direction,proto3" json:"direction,omitempty"`
+	LatencyUs int64                  `protobuf:"varint,4,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	// relayed is true when the only connection goes through a relay.
+	Relayed       bool   `protobuf:"varint,5,opt,name=relayed,proto3" json:"relayed,omitempty"`
+	Transport     string `protobuf:"bytes,6,opt,name=transport,proto3" json:"transport,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -447,6 +468,20 @@ func (x *Peer) GetLatencyUs() int64 {
 		return x.LatencyUs
 	}
 	return 0
+}
+
+func (x *Peer) GetRelayed() bool {
+	if x != nil {
+		return x.Relayed
+	}
+	return false
+}
+
+func (x *Peer) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
 }
 
 type PeersResponse struct {
@@ -894,10 +929,13 @@ func (x *FindResponse) GetScore() float64 {
 }
 
 type ConnectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	TimeoutMs     int64                  `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Message   string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	TimeoutMs int64                  `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// forward, when set, opens a local listener on this address (host:port;
+	// port 0 picks one) for a granted TCP service.
+	Forward       string `protobuf:"bytes,4,opt,name=forward,proto3" json:"forward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -953,14 +991,24 @@ func (x *ConnectRequest) GetTimeoutMs() int64 {
 	return 0
 }
 
+func (x *ConnectRequest) GetForward() string {
+	if x != nil {
+		return x.Forward
+	}
+	return ""
+}
+
 type ConnectResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Granted       bool                   `protobuf:"varint,1,opt,name=granted,proto3" json:"granted,omitempty"`
-	Session       string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	Access        *Access                `protobuf:"bytes,4,opt,name=access,proto3" json:"access,omitempty"`
-	Provider      string                 `protobuf:"bytes,5,opt,name=provider,proto3" json:"provider,omitempty"`
-	ResourceId    string                 `protobuf:"bytes,6,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Granted    bool                   `protobuf:"varint,1,opt,name=granted,proto3" json:"granted,omitempty"`
+	Session    string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	Reason     string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Access     *Access                `protobuf:"bytes,4,opt,name=access,proto3" json:"access,omitempty"`
+	Provider   string                 `protobuf:"bytes,5,opt,name=provider,proto3" json:"provider,omitempty"`
+	ResourceId string                 `protobuf:"bytes,6,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	// forward is the local address of the forward opened for the grant.
+	Forward       string `protobuf:"bytes,7,opt,name=forward,proto3" json:"forward,omitempty"`
+	ExpiresUnix   int64  `protobuf:"varint,8,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1035,6 +1083,20 @@ func (x *ConnectResponse) GetResourceId() string {
 		return x.ResourceId
 	}
 	return ""
+}
+
+func (x *ConnectResponse) GetForward() string {
+	if x != nil {
+		return x.Forward
+	}
+	return ""
+}
+
+func (x *ConnectResponse) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
 }
 
 type ListRequestsRequest struct {
@@ -1361,6 +1423,658 @@ func (*DeclineResponse) Descriptor() ([]byte, []int) {
 	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
+type ForwardRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Listen        string                 `protobuf:"bytes,2,opt,name=listen,proto3" json:"listen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardRequest) Reset() {
+	*x = ForwardRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardRequest) ProtoMessage() {}
+
+func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
+func (*ForwardRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ForwardRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetListen() string {
+	if x != nil {
+		return x.Listen
+	}
+	return ""
+}
+
+type ForwardInfo struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Session    string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	ResourceId string                 `protobuf:"bytes,2,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	Provider   string                 `protobuf:"bytes,3,opt,name=provider,proto3" json:"provider,omitempty"`
+	Listen     string                 `protobuf:"bytes,4,opt,name=listen,proto3" json:"listen,omitempty"`
+	BytesIn    int64                  `protobuf:"varint,5,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`
+	BytesOut   int64                  `protobuf:"varint,6,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	ConnsOpen  int64                  `protobuf:"varint,7,opt,name=conns_open,json=connsOpen,proto3" json:"conns_open,omitempty"`
+	ConnsTotal int64                  `protobuf:"varint,8,opt,name=conns_total,json=connsTotal,proto3" json:"conns_total,omitempty"`
+	// error is the last error a connection through the forward met.
+	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	CreatedUnix   int64  `protobuf:"varint,10,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardInfo) Reset() {
+	*x = ForwardInfo{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardInfo) ProtoMessage() {}
+
+func (x *ForwardInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardInfo.ProtoReflect.Descriptor instead.
+func (*ForwardInfo) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ForwardInfo) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *ForwardInfo) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *ForwardInfo) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *ForwardInfo) GetListen() string {
+	if x != nil {
+		return x.Listen
+	}
+	return ""
+}
+
+func (x *ForwardInfo) GetBytesIn() int64 {
+	if x != nil {
+		return x.BytesIn
+	}
+	return 0
+}
+
+func (x *ForwardInfo) GetBytesOut() int64 {
+	if x != nil {
+		return x.BytesOut
+	}
+	return 0
+}
+
+func (x *ForwardInfo) GetConnsOpen() int64 {
+	if x != nil {
+		return x.ConnsOpen
+	}
+	return 0
+}
+
+func (x *ForwardInfo) GetConnsTotal() int64 {
+	if x != nil {
+		return x.ConnsTotal
+	}
+	return 0
+}
+
+func (x *ForwardInfo) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ForwardInfo) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+type ForwardResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Forward       *ForwardInfo           `protobuf:"bytes,1,opt,name=forward,proto3" json:"forward,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardResponse) Reset() {
+	*x = ForwardResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardResponse) ProtoMessage() {}
+
+func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
+func (*ForwardResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ForwardResponse) GetForward() *ForwardInfo {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
+}
+
+type ForwardsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardsRequest) Reset() {
+	*x = ForwardsRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardsRequest) ProtoMessage() {}
+
+func (x *ForwardsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardsRequest.ProtoReflect.Descriptor instead.
+func (*ForwardsRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{27}
+}
+
+type ForwardsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Forwards      []*ForwardInfo         `protobuf:"bytes,1,rep,name=forwards,proto3" json:"forwards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardsResponse) Reset() {
+	*x = ForwardsResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardsResponse) ProtoMessage() {}
+
+func (x *ForwardsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardsResponse.ProtoReflect.Descriptor instead.
+func (*ForwardsResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ForwardsResponse) GetForwards() []*ForwardInfo {
+	if x != nil {
+		return x.Forwards
+	}
+	return nil
+}
+
+type CloseForwardRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseForwardRequest) Reset() {
+	*x = CloseForwardRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseForwardRequest) ProtoMessage() {}
+
+func (x *CloseForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseForwardRequest.ProtoReflect.Descriptor instead.
+func (*CloseForwardRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CloseForwardRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+type CloseForwardResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseForwardResponse) Reset() {
+	*x = CloseForwardResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseForwardResponse) ProtoMessage() {}
+
+func (x *CloseForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseForwardResponse.ProtoReflect.Descriptor instead.
+func (*CloseForwardResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{30}
+}
+
+type SessionInfo struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Session    string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	ResourceId string                 `protobuf:"bytes,2,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	// role is "provider" for sessions this node granted, "consumer" for
+	// sessions it holds.
+	Role string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	// peer is the other side: the consumer or the provider.
+	Peer          string `protobuf:"bytes,4,opt,name=peer,proto3" json:"peer,omitempty"`
+	IssuedUnix    int64  `protobuf:"varint,5,opt,name=issued_unix,json=issuedUnix,proto3" json:"issued_unix,omitempty"`
+	ExpiresUnix   int64  `protobuf:"varint,6,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	Revoked       bool   `protobuf:"varint,7,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	BytesIn       int64  `protobuf:"varint,8,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`
+	BytesOut      int64  `protobuf:"varint,9,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	TunnelsOpen   int64  `protobuf:"varint,10,opt,name=tunnels_open,json=tunnelsOpen,proto3" json:"tunnels_open,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionInfo) Reset() {
+	*x = SessionInfo{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionInfo) ProtoMessage() {}
+
+func (x *SessionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
+func (*SessionInfo) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SessionInfo) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetIssuedUnix() int64 {
+	if x != nil {
+		return x.IssuedUnix
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+func (x *SessionInfo) GetBytesIn() int64 {
+	if x != nil {
+		return x.BytesIn
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetBytesOut() int64 {
+	if x != nil {
+		return x.BytesOut
+	}
+	return 0
+}
+
+func (x *SessionInfo) GetTunnelsOpen() int64 {
+	if x != nil {
+		return x.TunnelsOpen
+	}
+	return 0
+}
+
+type SessionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionsRequest) Reset() {
+	*x = SessionsRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionsRequest) ProtoMessage() {}
+
+func (x *SessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionsRequest.ProtoReflect.Descriptor instead.
+func (*SessionsRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{32}
+}
+
+type SessionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sessions      []*SessionInfo         `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionsResponse) Reset() {
+	*x = SessionsResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionsResponse) ProtoMessage() {}
+
+func (x *SessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionsResponse.ProtoReflect.Descriptor instead.
+func (*SessionsResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SessionsResponse) GetSessions() []*SessionInfo {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+type RevokeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeRequest) Reset() {
+	*x = RevokeRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeRequest) ProtoMessage() {}
+
+func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
+func (*RevokeRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RevokeRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+type RevokeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeResponse) Reset() {
+	*x = RevokeResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeResponse) ProtoMessage() {}
+
+func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
+func (*RevokeResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{35}
+}
+
 var File_pullnet_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_pullnet_control_v1_control_proto_rawDesc = "" +
@@ -1388,7 +2102,7 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x0f\n" +
-	"\rStatusRequest\"\xc0\x01\n" +
+	"\rStatusRequest\"\x85\x02\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05addrs\x18\x02 \x03(\tR\x05addrs\x12\x14\n" +
@@ -1396,14 +2110,19 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\tresources\x18\x04 \x01(\rR\tresources\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12\x19\n" +
 	"\bdata_dir\x18\x06 \x01(\tR\adataDir\x12\x16\n" +
-	"\x06policy\x18\a \x01(\tR\x06policy\"\x0e\n" +
-	"\fPeersRequest\"r\n" +
+	"\x06policy\x18\a \x01(\tR\x06policy\x12\"\n" +
+	"\freachability\x18\b \x01(\tR\freachability\x12\x1f\n" +
+	"\vrelay_addrs\x18\t \x03(\tR\n" +
+	"relayAddrs\"\x0e\n" +
+	"\fPeersRequest\"\xaa\x01\n" +
 	"\x04Peer\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05addrs\x18\x02 \x03(\tR\x05addrs\x12\x1c\n" +
 	"\tdirection\x18\x03 \x01(\tR\tdirection\x12\x1d\n" +
 	"\n" +
-	"latency_us\x18\x04 \x01(\x03R\tlatencyUs\"?\n" +
+	"latency_us\x18\x04 \x01(\x03R\tlatencyUs\x12\x18\n" +
+	"\arelayed\x18\x05 \x01(\bR\arelayed\x12\x1c\n" +
+	"\ttransport\x18\x06 \x01(\tR\ttransport\"?\n" +
 	"\rPeersResponse\x12.\n" +
 	"\x05peers\x18\x01 \x03(\v2\x18.pullnet.control.v1.PeerR\x05peers\"\x16\n" +
 	"\x14ListResourcesRequest\"S\n" +
@@ -1429,12 +2148,13 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\bresource\x18\x04 \x01(\v2\x1c.pullnet.control.v1.ResourceR\bresource\x12\x1d\n" +
 	"\n" +
 	"elapsed_us\x18\x05 \x01(\x03R\telapsedUs\x12\x14\n" +
-	"\x05score\x18\x06 \x01(\x01R\x05score\"Y\n" +
+	"\x05score\x18\x06 \x01(\x01R\x05score\"s\n" +
 	"\x0eConnectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xce\x01\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\x12\x18\n" +
+	"\aforward\x18\x04 \x01(\tR\aforward\"\x8b\x02\n" +
 	"\x0fConnectResponse\x12\x18\n" +
 	"\agranted\x18\x01 \x01(\bR\agranted\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\x12\x16\n" +
@@ -1442,7 +2162,9 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\x06access\x18\x04 \x01(\v2\x1a.pullnet.control.v1.AccessR\x06access\x12\x1a\n" +
 	"\bprovider\x18\x05 \x01(\tR\bprovider\x12\x1f\n" +
 	"\vresource_id\x18\x06 \x01(\tR\n" +
-	"resourceId\"\x15\n" +
+	"resourceId\x12\x18\n" +
+	"\aforward\x18\a \x01(\tR\aforward\x12!\n" +
+	"\fexpires_unix\x18\b \x01(\x03R\vexpiresUnix\"\x15\n" +
 	"\x13ListRequestsRequest\"\xaa\x01\n" +
 	"\x12ConnectRequestInfo\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x1f\n" +
@@ -1459,7 +2181,54 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\x0eDeclineRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x11\n" +
-	"\x0fDeclineResponse2\x86\a\n" +
+	"\x0fDeclineResponse\"B\n" +
+	"\x0eForwardRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x16\n" +
+	"\x06listen\x18\x02 \x01(\tR\x06listen\"\xad\x02\n" +
+	"\vForwardInfo\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x1f\n" +
+	"\vresource_id\x18\x02 \x01(\tR\n" +
+	"resourceId\x12\x1a\n" +
+	"\bprovider\x18\x03 \x01(\tR\bprovider\x12\x16\n" +
+	"\x06listen\x18\x04 \x01(\tR\x06listen\x12\x19\n" +
+	"\bbytes_in\x18\x05 \x01(\x03R\abytesIn\x12\x1b\n" +
+	"\tbytes_out\x18\x06 \x01(\x03R\bbytesOut\x12\x1d\n" +
+	"\n" +
+	"conns_open\x18\a \x01(\x03R\tconnsOpen\x12\x1f\n" +
+	"\vconns_total\x18\b \x01(\x03R\n" +
+	"connsTotal\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\x12!\n" +
+	"\fcreated_unix\x18\n" +
+	" \x01(\x03R\vcreatedUnix\"L\n" +
+	"\x0fForwardResponse\x129\n" +
+	"\aforward\x18\x01 \x01(\v2\x1f.pullnet.control.v1.ForwardInfoR\aforward\"\x11\n" +
+	"\x0fForwardsRequest\"O\n" +
+	"\x10ForwardsResponse\x12;\n" +
+	"\bforwards\x18\x01 \x03(\v2\x1f.pullnet.control.v1.ForwardInfoR\bforwards\"/\n" +
+	"\x13CloseForwardRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\"\x16\n" +
+	"\x14CloseForwardResponse\"\xa9\x02\n" +
+	"\vSessionInfo\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x1f\n" +
+	"\vresource_id\x18\x02 \x01(\tR\n" +
+	"resourceId\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x12\n" +
+	"\x04peer\x18\x04 \x01(\tR\x04peer\x12\x1f\n" +
+	"\vissued_unix\x18\x05 \x01(\x03R\n" +
+	"issuedUnix\x12!\n" +
+	"\fexpires_unix\x18\x06 \x01(\x03R\vexpiresUnix\x12\x18\n" +
+	"\arevoked\x18\a \x01(\bR\arevoked\x12\x19\n" +
+	"\bbytes_in\x18\b \x01(\x03R\abytesIn\x12\x1b\n" +
+	"\tbytes_out\x18\t \x01(\x03R\bbytesOut\x12!\n" +
+	"\ftunnels_open\x18\n" +
+	" \x01(\x03R\vtunnelsOpen\"\x11\n" +
+	"\x0fSessionsRequest\"O\n" +
+	"\x10SessionsResponse\x12;\n" +
+	"\bsessions\x18\x01 \x03(\v2\x1f.pullnet.control.v1.SessionInfoR\bsessions\")\n" +
+	"\rRevokeRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\"\x10\n" +
+	"\x0eRevokeResponse2\xc6\n" +
+	"\n" +
 	"\x0eControlService\x12Q\n" +
 	"\x06Status\x12!.pullnet.control.v1.StatusRequest\x1a\".pullnet.control.v1.StatusResponse\"\x00\x12N\n" +
 	"\x05Peers\x12 .pullnet.control.v1.PeersRequest\x1a!.pullnet.control.v1.PeersResponse\"\x00\x12f\n" +
@@ -1470,7 +2239,12 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\aConnect\x12\".pullnet.control.v1.ConnectRequest\x1a#.pullnet.control.v1.ConnectResponse\"\x00\x12c\n" +
 	"\fListRequests\x12'.pullnet.control.v1.ListRequestsRequest\x1a(.pullnet.control.v1.ListRequestsResponse\"\x00\x12T\n" +
 	"\aApprove\x12\".pullnet.control.v1.ApproveRequest\x1a#.pullnet.control.v1.ApproveResponse\"\x00\x12T\n" +
-	"\aDecline\x12\".pullnet.control.v1.DeclineRequest\x1a#.pullnet.control.v1.DeclineResponse\"\x00BCZAgithub.com/pullnet/pullnet/proto/gen/pullnet/control/v1;controlv1b\x06proto3"
+	"\aDecline\x12\".pullnet.control.v1.DeclineRequest\x1a#.pullnet.control.v1.DeclineResponse\"\x00\x12T\n" +
+	"\aForward\x12\".pullnet.control.v1.ForwardRequest\x1a#.pullnet.control.v1.ForwardResponse\"\x00\x12W\n" +
+	"\bForwards\x12#.pullnet.control.v1.ForwardsRequest\x1a$.pullnet.control.v1.ForwardsResponse\"\x00\x12c\n" +
+	"\fCloseForward\x12'.pullnet.control.v1.CloseForwardRequest\x1a(.pullnet.control.v1.CloseForwardResponse\"\x00\x12W\n" +
+	"\bSessions\x12#.pullnet.control.v1.SessionsRequest\x1a$.pullnet.control.v1.SessionsResponse\"\x00\x12Q\n" +
+	"\x06Revoke\x12!.pullnet.control.v1.RevokeRequest\x1a\".pullnet.control.v1.RevokeResponse\"\x00BCZAgithub.com/pullnet/pullnet/proto/gen/pullnet/control/v1;controlv1b\x06proto3"
 
 var (
 	file_pullnet_control_v1_control_proto_rawDescOnce sync.Once
@@ -1484,7 +2258,7 @@ func file_pullnet_control_v1_control_proto_rawDescGZIP() []byte {
 	return file_pullnet_control_v1_control_proto_rawDescData
 }
 
-var file_pullnet_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_pullnet_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_pullnet_control_v1_control_proto_goTypes = []any{
 	(*Access)(nil),                // 0: pullnet.control.v1.Access
 	(*Resource)(nil),              // 1: pullnet.control.v1.Resource
@@ -1510,10 +2284,22 @@ var file_pullnet_control_v1_control_proto_goTypes = []any{
 	(*ApproveResponse)(nil),       // 21: pullnet.control.v1.ApproveResponse
 	(*DeclineRequest)(nil),        // 22: pullnet.control.v1.DeclineRequest
 	(*DeclineResponse)(nil),       // 23: pullnet.control.v1.DeclineResponse
-	nil,                           // 24: pullnet.control.v1.Resource.AttrsEntry
+	(*ForwardRequest)(nil),        // 24: pullnet.control.v1.ForwardRequest
+	(*ForwardInfo)(nil),           // 25: pullnet.control.v1.ForwardInfo
+	(*ForwardResponse)(nil),       // 26: pullnet.control.v1.ForwardResponse
+	(*ForwardsRequest)(nil),       // 27: pullnet.control.v1.ForwardsRequest
+	(*ForwardsResponse)(nil),      // 28: pullnet.control.v1.ForwardsResponse
+	(*CloseForwardRequest)(nil),   // 29: pullnet.control.v1.CloseForwardRequest
+	(*CloseForwardResponse)(nil),  // 30: pullnet.control.v1.CloseForwardResponse
+	(*SessionInfo)(nil),           // 31: pullnet.control.v1.SessionInfo
+	(*SessionsRequest)(nil),       // 32: pullnet.control.v1.SessionsRequest
+	(*SessionsResponse)(nil),      // 33: pullnet.control.v1.SessionsResponse
+	(*RevokeRequest)(nil),         // 34: pullnet.control.v1.RevokeRequest
+	(*RevokeResponse)(nil),        // 35: pullnet.control.v1.RevokeResponse
+	nil,                           // 36: pullnet.control.v1.Resource.AttrsEntry
 }
 var file_pullnet_control_v1_control_proto_depIdxs = []int32{
-	24, // 0: pullnet.control.v1.Resource.attrs:type_name -> pullnet.control.v1.Resource.AttrsEntry
+	36, // 0: pullnet.control.v1.Resource.attrs:type_name -> pullnet.control.v1.Resource.AttrsEntry
 	0,  // 1: pullnet.control.v1.Resource.access:type_name -> pullnet.control.v1.Access
 	5,  // 2: pullnet.control.v1.PeersResponse.peers:type_name -> pullnet.control.v1.Peer
 	1,  // 3: pullnet.control.v1.ListResourcesResponse.resources:type_name -> pullnet.control.v1.Resource
@@ -1521,31 +2307,44 @@ var file_pullnet_control_v1_control_proto_depIdxs = []int32{
 	1,  // 5: pullnet.control.v1.FindResponse.resource:type_name -> pullnet.control.v1.Resource
 	0,  // 6: pullnet.control.v1.ConnectResponse.access:type_name -> pullnet.control.v1.Access
 	18, // 7: pullnet.control.v1.ListRequestsResponse.requests:type_name -> pullnet.control.v1.ConnectRequestInfo
-	2,  // 8: pullnet.control.v1.ControlService.Status:input_type -> pullnet.control.v1.StatusRequest
-	4,  // 9: pullnet.control.v1.ControlService.Peers:input_type -> pullnet.control.v1.PeersRequest
-	7,  // 10: pullnet.control.v1.ControlService.ListResources:input_type -> pullnet.control.v1.ListResourcesRequest
-	9,  // 11: pullnet.control.v1.ControlService.Advertise:input_type -> pullnet.control.v1.AdvertiseRequest
-	11, // 12: pullnet.control.v1.ControlService.Withdraw:input_type -> pullnet.control.v1.WithdrawRequest
-	13, // 13: pullnet.control.v1.ControlService.Find:input_type -> pullnet.control.v1.FindRequest
-	15, // 14: pullnet.control.v1.ControlService.Connect:input_type -> pullnet.control.v1.ConnectRequest
-	17, // 15: pullnet.control.v1.ControlService.ListRequests:input_type -> pullnet.control.v1.ListRequestsRequest
-	20, // 16: pullnet.control.v1.ControlService.Approve:input_type -> pullnet.control.v1.ApproveRequest
-	22, // 17: pullnet.control.v1.ControlService.Decline:input_type -> pullnet.control.v1.DeclineRequest
-	3,  // 18: pullnet.control.v1.ControlService.Status:output_type -> pullnet.control.v1.StatusResponse
-	6,  // 19: pullnet.control.v1.ControlService.Peers:output_type -> pullnet.control.v1.PeersResponse
-	8,  // 20: pullnet.control.v1.ControlService.ListResources:output_type -> pullnet.control.v1.ListResourcesResponse
-	10, // 21: pullnet.control.v1.ControlService.Advertise:output_type -> pullnet.control.v1.AdvertiseResponse
-	12, // 22: pullnet.control.v1.ControlService.Withdraw:output_type -> pullnet.control.v1.WithdrawResponse
-	14, // 23: pullnet.control.v1.ControlService.Find:output_type -> pullnet.control.v1.FindResponse
-	16, // 24: pullnet.control.v1.ControlService.Connect:output_type -> pullnet.control.v1.ConnectResponse
-	19, // 25: pullnet.control.v1.ControlService.ListRequests:output_type -> pullnet.control.v1.ListRequestsResponse
-	21, // 26: pullnet.control.v1.ControlService.Approve:output_type -> pullnet.control.v1.ApproveResponse
-	23, // 27: pullnet.control.v1.ControlService.Decline:output_type -> pullnet.control.v1.DeclineResponse
-	18, // [18:28] is the sub-list for method output_type
-	8,  // [8:18] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	25, // 8: pullnet.control.v1.ForwardResponse.forward:type_name -> pullnet.control.v1.ForwardInfo
+	25, // 9: pullnet.control.v1.ForwardsResponse.forwards:type_name -> pullnet.control.v1.ForwardInfo
+	31, // 10: pullnet.control.v1.SessionsResponse.sessions:type_name -> pullnet.control.v1.SessionInfo
+	2,  // 11: pullnet.control.v1.ControlService.Status:input_type -> pullnet.control.v1.StatusRequest
+	4,  // 12: pullnet.control.v1.ControlService.Peers:input_type -> pullnet.control.v1.PeersRequest
+	7,  // 13: pullnet.control.v1.ControlService.ListResources:input_type -> pullnet.control.v1.ListResourcesRequest
+	9,  // 14: pullnet.control.v1.ControlService.Advertise:input_type -> pullnet.control.v1.AdvertiseRequest
+	11, // 15: pullnet.control.v1.ControlService.Withdraw:input_type -> pullnet.control.v1.WithdrawRequest
+	13, // 16: pullnet.control.v1.ControlService.Find:input_type -> pullnet.control.v1.FindRequest
+	15, // 17: pullnet.control.v1.ControlService.Connect:input_type -> pullnet.control.v1.ConnectRequest
+	17, // 18: pullnet.control.v1.ControlService.ListRequests:input_type -> pullnet.control.v1.ListRequestsRequest
+	20, // 19: pullnet.control.v1.ControlService.Approve:input_type -> pullnet.control.v1.ApproveRequest
+	22, // 20: pullnet.control.v1.ControlService.Decline:input_type -> pullnet.control.v1.DeclineRequest
+	24, // 21: pullnet.control.v1.ControlService.Forward:input_type -> pullnet.control.v1.ForwardRequest
+	27, // 22: pullnet.control.v1.ControlService.Forwards:input_type -> pullnet.control.v1.ForwardsRequest
+	29, // 23: pullnet.control.v1.ControlService.CloseForward:input_type -> pullnet.control.v1.CloseForwardRequest
+	32, // 24: pullnet.control.v1.ControlService.Sessions:input_type -> pullnet.control.v1.SessionsRequest
+	34, // 25: pullnet.control.v1.ControlService.Revoke:input_type -> pullnet.control.v1.RevokeRequest
+	3,  // 26: pullnet.control.v1.ControlService.Status:output_type -> pullnet.control.v1.StatusResponse
+	6,  // 27: pullnet.control.v1.ControlService.Peers:output_type -> pullnet.control.v1.PeersResponse
+	8,  // 28: pullnet.control.v1.ControlService.ListResources:output_type -> pullnet.control.v1.ListResourcesResponse
+	10, // 29: pullnet.control.v1.ControlService.Advertise:output_type -> pullnet.control.v1.AdvertiseResponse
+	12, // 30: pullnet.control.v1.ControlService.Withdraw:output_type -> pullnet.control.v1.WithdrawResponse
+	14, // 31: pullnet.control.v1.ControlService.Find:output_type -> pullnet.control.v1.FindResponse
+	16, // 32: pullnet.control.v1.ControlService.Connect:output_type -> pullnet.control.v1.ConnectResponse
+	19, // 33: pullnet.control.v1.ControlService.ListRequests:output_type -> pullnet.control.v1.ListRequestsResponse
+	21, // 34: pullnet.control.v1.ControlService.Approve:output_type -> pullnet.control.v1.ApproveResponse
+	23, // 35: pullnet.control.v1.ControlService.Decline:output_type -> pullnet.control.v1.DeclineResponse
+	26, // 36: pullnet.control.v1.ControlService.Forward:output_type -> pullnet.control.v1.ForwardResponse
+	28, // 37: pullnet.control.v1.ControlService.Forwards:output_type -> pullnet.control.v1.ForwardsResponse
+	30, // 38: pullnet.control.v1.ControlService.CloseForward:output_type -> pullnet.control.v1.CloseForwardResponse
+	33, // 39: pullnet.control.v1.ControlService.Sessions:output_type -> pullnet.control.v1.SessionsResponse
+	35, // 40: pullnet.control.v1.ControlService.Revoke:output_type -> pullnet.control.v1.RevokeResponse
+	26, // [26:41] is the sub-list for method output_type
+	11, // [11:26] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_pullnet_control_v1_control_proto_init() }
@@ -1559,7 +2358,7 @@ func file_pullnet_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pullnet_control_v1_control_proto_rawDesc), len(file_pullnet_control_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

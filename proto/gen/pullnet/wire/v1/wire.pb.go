@@ -545,6 +545,108 @@ func (x *Receipt) GetExpiresUnix() int64 {
 	return 0
 }
 
+// TunnelOpen opens a tunnel to a TCP service: the first message a consumer
+// sends on /pullnet/tunnel/1.0.0. After a TunnelOpenResponse with ok, the
+// stream carries the raw bytes of one TCP connection in both directions.
+type TunnelOpen struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// token is the provider's signed receipt of the session (a signed
+	// envelope, domain "pullnet-receipt"). The provider checks it offline.
+	Token         []byte `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelOpen) Reset() {
+	*x = TunnelOpen{}
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelOpen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelOpen) ProtoMessage() {}
+
+func (x *TunnelOpen) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelOpen.ProtoReflect.Descriptor instead.
+func (*TunnelOpen) Descriptor() ([]byte, []int) {
+	return file_pullnet_wire_v1_wire_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TunnelOpen) GetToken() []byte {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+// TunnelOpenResponse accepts or refuses a tunnel, with a reason.
+type TunnelOpenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelOpenResponse) Reset() {
+	*x = TunnelOpenResponse{}
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelOpenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelOpenResponse) ProtoMessage() {}
+
+func (x *TunnelOpenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelOpenResponse.ProtoReflect.Descriptor instead.
+func (*TunnelOpenResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_wire_v1_wire_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TunnelOpenResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *TunnelOpenResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_pullnet_wire_v1_wire_proto protoreflect.FileDescriptor
 
 const file_pullnet_wire_v1_wire_proto_rawDesc = "" +
@@ -597,7 +699,13 @@ const file_pullnet_wire_v1_wire_proto_rawDesc = "" +
 	"\bconsumer\x18\x04 \x01(\fR\bconsumer\x12\x1f\n" +
 	"\vissued_unix\x18\x05 \x01(\x03R\n" +
 	"issuedUnix\x12!\n" +
-	"\fexpires_unix\x18\x06 \x01(\x03R\vexpiresUnixB=Z;github.com/pullnet/pullnet/proto/gen/pullnet/wire/v1;wirev1b\x06proto3"
+	"\fexpires_unix\x18\x06 \x01(\x03R\vexpiresUnix\"\"\n" +
+	"\n" +
+	"TunnelOpen\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\fR\x05token\"<\n" +
+	"\x12TunnelOpenResponse\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reasonB=Z;github.com/pullnet/pullnet/proto/gen/pullnet/wire/v1;wirev1b\x06proto3"
 
 var (
 	file_pullnet_wire_v1_wire_proto_rawDescOnce sync.Once
@@ -611,19 +719,21 @@ func file_pullnet_wire_v1_wire_proto_rawDescGZIP() []byte {
 	return file_pullnet_wire_v1_wire_proto_rawDescData
 }
 
-var file_pullnet_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_pullnet_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_pullnet_wire_v1_wire_proto_goTypes = []any{
-	(*Resource)(nil),        // 0: pullnet.wire.v1.Resource
-	(*Access)(nil),          // 1: pullnet.wire.v1.Access
-	(*FindRequest)(nil),     // 2: pullnet.wire.v1.FindRequest
-	(*FindResponse)(nil),    // 3: pullnet.wire.v1.FindResponse
-	(*ConnectRequest)(nil),  // 4: pullnet.wire.v1.ConnectRequest
-	(*ConnectResponse)(nil), // 5: pullnet.wire.v1.ConnectResponse
-	(*Receipt)(nil),         // 6: pullnet.wire.v1.Receipt
-	nil,                     // 7: pullnet.wire.v1.Resource.AttrsEntry
+	(*Resource)(nil),           // 0: pullnet.wire.v1.Resource
+	(*Access)(nil),             // 1: pullnet.wire.v1.Access
+	(*FindRequest)(nil),        // 2: pullnet.wire.v1.FindRequest
+	(*FindResponse)(nil),       // 3: pullnet.wire.v1.FindResponse
+	(*ConnectRequest)(nil),     // 4: pullnet.wire.v1.ConnectRequest
+	(*ConnectResponse)(nil),    // 5: pullnet.wire.v1.ConnectResponse
+	(*Receipt)(nil),            // 6: pullnet.wire.v1.Receipt
+	(*TunnelOpen)(nil),         // 7: pullnet.wire.v1.TunnelOpen
+	(*TunnelOpenResponse)(nil), // 8: pullnet.wire.v1.TunnelOpenResponse
+	nil,                        // 9: pullnet.wire.v1.Resource.AttrsEntry
 }
 var file_pullnet_wire_v1_wire_proto_depIdxs = []int32{
-	7, // 0: pullnet.wire.v1.Resource.attrs:type_name -> pullnet.wire.v1.Resource.AttrsEntry
+	9, // 0: pullnet.wire.v1.Resource.attrs:type_name -> pullnet.wire.v1.Resource.AttrsEntry
 	1, // 1: pullnet.wire.v1.Resource.access:type_name -> pullnet.wire.v1.Access
 	1, // 2: pullnet.wire.v1.ConnectResponse.access:type_name -> pullnet.wire.v1.Access
 	3, // [3:3] is the sub-list for method output_type
@@ -644,7 +754,7 @@ func file_pullnet_wire_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pullnet_wire_v1_wire_proto_rawDesc), len(file_pullnet_wire_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -60,6 +60,17 @@ const (
 	ControlServiceApproveProcedure = "/pullnet.control.v1.ControlService/Approve"
 	// ControlServiceDeclineProcedure is the fully-qualified name of the ControlService's Decline RPC.
 	ControlServiceDeclineProcedure = "/pullnet.control.v1.ControlService/Decline"
+	// ControlServiceForwardProcedure is the fully-qualified name of the ControlService's Forward RPC.
+	ControlServiceForwardProcedure = "/pullnet.control.v1.ControlService/Forward"
+	// ControlServiceForwardsProcedure is the fully-qualified name of the ControlService's Forwards RPC.
+	ControlServiceForwardsProcedure = "/pullnet.control.v1.ControlService/Forwards"
+	// ControlServiceCloseForwardProcedure is the fully-qualified name of the ControlService's
+	// CloseForward RPC.
+	ControlServiceCloseForwardProcedure = "/pullnet.control.v1.ControlService/CloseForward"
+	// ControlServiceSessionsProcedure is the fully-qualified name of the ControlService's Sessions RPC.
+	ControlServiceSessionsProcedure = "/pullnet.control.v1.ControlService/Sessions"
+	// ControlServiceRevokeProcedure is the fully-qualified name of the ControlService's Revoke RPC.
+	ControlServiceRevokeProcedure = "/pullnet.control.v1.ControlService/Revoke"
 )
 
 // ControlServiceClient is a client for the pullnet.control.v1.ControlService service.
@@ -84,6 +95,17 @@ type ControlServiceClient interface {
 	Approve(context.Context, *connect.Request[v1.ApproveRequest]) (*connect.Response[v1.ApproveResponse], error)
 	// Decline refuses a waiting connect request with a reason.
 	Decline(context.Context, *connect.Request[v1.DeclineRequest]) (*connect.Response[v1.DeclineResponse], error)
+	// Forward opens a local TCP listener whose connections are tunnelled to
+	// the service of a session this node holds.
+	Forward(context.Context, *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error)
+	// Forwards lists the open forwards with their byte counts.
+	Forwards(context.Context, *connect.Request[v1.ForwardsRequest]) (*connect.Response[v1.ForwardsResponse], error)
+	// CloseForward closes a forward and its connections.
+	CloseForward(context.Context, *connect.Request[v1.CloseForwardRequest]) (*connect.Response[v1.CloseForwardResponse], error)
+	// Sessions lists the sessions this node granted and holds.
+	Sessions(context.Context, *connect.Request[v1.SessionsRequest]) (*connect.Response[v1.SessionsResponse], error)
+	// Revoke ends a session this node granted and closes its live tunnels.
+	Revoke(context.Context, *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error)
 }
 
 // NewControlServiceClient constructs a client for the pullnet.control.v1.ControlService service. By
@@ -157,6 +179,36 @@ func NewControlServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(controlServiceMethods.ByName("Decline")),
 			connect.WithClientOptions(opts...),
 		),
+		forward: connect.NewClient[v1.ForwardRequest, v1.ForwardResponse](
+			httpClient,
+			baseURL+ControlServiceForwardProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Forward")),
+			connect.WithClientOptions(opts...),
+		),
+		forwards: connect.NewClient[v1.ForwardsRequest, v1.ForwardsResponse](
+			httpClient,
+			baseURL+ControlServiceForwardsProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Forwards")),
+			connect.WithClientOptions(opts...),
+		),
+		closeForward: connect.NewClient[v1.CloseForwardRequest, v1.CloseForwardResponse](
+			httpClient,
+			baseURL+ControlServiceCloseForwardProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("CloseForward")),
+			connect.WithClientOptions(opts...),
+		),
+		sessions: connect.NewClient[v1.SessionsRequest, v1.SessionsResponse](
+			httpClient,
+			baseURL+ControlServiceSessionsProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Sessions")),
+			connect.WithClientOptions(opts...),
+		),
+		revoke: connect.NewClient[v1.RevokeRequest, v1.RevokeResponse](
+			httpClient,
+			baseURL+ControlServiceRevokeProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Revoke")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -172,6 +224,11 @@ type controlServiceClient struct {
 	listRequests  *connect.Client[v1.ListRequestsRequest, v1.ListRequestsResponse]
 	approve       *connect.Client[v1.ApproveRequest, v1.ApproveResponse]
 	decline       *connect.Client[v1.DeclineRequest, v1.DeclineResponse]
+	forward       *connect.Client[v1.ForwardRequest, v1.ForwardResponse]
+	forwards      *connect.Client[v1.ForwardsRequest, v1.ForwardsResponse]
+	closeForward  *connect.Client[v1.CloseForwardRequest, v1.CloseForwardResponse]
+	sessions      *connect.Client[v1.SessionsRequest, v1.SessionsResponse]
+	revoke        *connect.Client[v1.RevokeRequest, v1.RevokeResponse]
 }
 
 // Status calls pullnet.control.v1.ControlService.Status.
@@ -224,6 +281,31 @@ func (c *controlServiceClient) Decline(ctx context.Context, req *connect.Request
 	return c.decline.CallUnary(ctx, req)
 }
 
+// Forward calls pullnet.control.v1.ControlService.Forward.
+func (c *controlServiceClient) Forward(ctx context.Context, req *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error) {
+	return c.forward.CallUnary(ctx, req)
+}
+
+// Forwards calls pullnet.control.v1.ControlService.Forwards.
+func (c *controlServiceClient) Forwards(ctx context.Context, req *connect.Request[v1.ForwardsRequest]) (*connect.Response[v1.ForwardsResponse], error) {
+	return c.forwards.CallUnary(ctx, req)
+}
+
+// CloseForward calls pullnet.control.v1.ControlService.CloseForward.
+func (c *controlServiceClient) CloseForward(ctx context.Context, req *connect.Request[v1.CloseForwardRequest]) (*connect.Response[v1.CloseForwardResponse], error) {
+	return c.closeForward.CallUnary(ctx, req)
+}
+
+// Sessions calls pullnet.control.v1.ControlService.Sessions.
+func (c *controlServiceClient) Sessions(ctx context.Context, req *connect.Request[v1.SessionsRequest]) (*connect.Response[v1.SessionsResponse], error) {
+	return c.sessions.CallUnary(ctx, req)
+}
+
+// Revoke calls pullnet.control.v1.ControlService.Revoke.
+func (c *controlServiceClient) Revoke(ctx context.Context, req *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error) {
+	return c.revoke.CallUnary(ctx, req)
+}
+
 // ControlServiceHandler is an implementation of the pullnet.control.v1.ControlService service.
 type ControlServiceHandler interface {
 	// Status reports who this node is and how it is connected.
@@ -246,6 +328,17 @@ type ControlServiceHandler interface {
 	Approve(context.Context, *connect.Request[v1.ApproveRequest]) (*connect.Response[v1.ApproveResponse], error)
 	// Decline refuses a waiting connect request with a reason.
 	Decline(context.Context, *connect.Request[v1.DeclineRequest]) (*connect.Response[v1.DeclineResponse], error)
+	// Forward opens a local TCP listener whose connections are tunnelled to
+	// the service of a session this node holds.
+	Forward(context.Context, *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error)
+	// Forwards lists the open forwards with their byte counts.
+	Forwards(context.Context, *connect.Request[v1.ForwardsRequest]) (*connect.Response[v1.ForwardsResponse], error)
+	// CloseForward closes a forward and its connections.
+	CloseForward(context.Context, *connect.Request[v1.CloseForwardRequest]) (*connect.Response[v1.CloseForwardResponse], error)
+	// Sessions lists the sessions this node granted and holds.
+	Sessions(context.Context, *connect.Request[v1.SessionsRequest]) (*connect.Response[v1.SessionsResponse], error)
+	// Revoke ends a session this node granted and closes its live tunnels.
+	Revoke(context.Context, *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error)
 }
 
 // NewControlServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -315,6 +408,36 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 		connect.WithSchema(controlServiceMethods.ByName("Decline")),
 		connect.WithHandlerOptions(opts...),
 	)
+	controlServiceForwardHandler := connect.NewUnaryHandler(
+		ControlServiceForwardProcedure,
+		svc.Forward,
+		connect.WithSchema(controlServiceMethods.ByName("Forward")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceForwardsHandler := connect.NewUnaryHandler(
+		ControlServiceForwardsProcedure,
+		svc.Forwards,
+		connect.WithSchema(controlServiceMethods.ByName("Forwards")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceCloseForwardHandler := connect.NewUnaryHandler(
+		ControlServiceCloseForwardProcedure,
+		svc.CloseForward,
+		connect.WithSchema(controlServiceMethods.ByName("CloseForward")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceSessionsHandler := connect.NewUnaryHandler(
+		ControlServiceSessionsProcedure,
+		svc.Sessions,
+		connect.WithSchema(controlServiceMethods.ByName("Sessions")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceRevokeHandler := connect.NewUnaryHandler(
+		ControlServiceRevokeProcedure,
+		svc.Revoke,
+		connect.WithSchema(controlServiceMethods.ByName("Revoke")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pullnet.control.v1.ControlService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ControlServiceStatusProcedure:
@@ -337,6 +460,16 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 			controlServiceApproveHandler.ServeHTTP(w, r)
 		case ControlServiceDeclineProcedure:
 			controlServiceDeclineHandler.ServeHTTP(w, r)
+		case ControlServiceForwardProcedure:
+			controlServiceForwardHandler.ServeHTTP(w, r)
+		case ControlServiceForwardsProcedure:
+			controlServiceForwardsHandler.ServeHTTP(w, r)
+		case ControlServiceCloseForwardProcedure:
+			controlServiceCloseForwardHandler.ServeHTTP(w, r)
+		case ControlServiceSessionsProcedure:
+			controlServiceSessionsHandler.ServeHTTP(w, r)
+		case ControlServiceRevokeProcedure:
+			controlServiceRevokeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -384,4 +517,24 @@ func (UnimplementedControlServiceHandler) Approve(context.Context, *connect.Requ
 
 func (UnimplementedControlServiceHandler) Decline(context.Context, *connect.Request[v1.DeclineRequest]) (*connect.Response[v1.DeclineResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Decline is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Forward(context.Context, *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Forward is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Forwards(context.Context, *connect.Request[v1.ForwardsRequest]) (*connect.Response[v1.ForwardsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Forwards is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) CloseForward(context.Context, *connect.Request[v1.CloseForwardRequest]) (*connect.Response[v1.CloseForwardResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.CloseForward is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Sessions(context.Context, *connect.Request[v1.SessionsRequest]) (*connect.Response[v1.SessionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Sessions is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Revoke(context.Context, *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Revoke is not implemented"))
 }
