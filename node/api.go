@@ -44,8 +44,11 @@ type Grant struct {
 	// ResourceID is the resource the grant is for.
 	ResourceID string
 	// Receipt is the provider's signed receipt of the session (a libp2p
-	// signed envelope); empty on a decline.
+	// signed envelope); empty on a decline. It is also the token that opens
+	// tunnels under the session.
 	Receipt []byte
+	// Expires is when the session ends; zero on a decline.
+	Expires time.Time
 }
 
 // Request is a connect request waiting for the participant's decision under

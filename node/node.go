@@ -26,10 +26,12 @@ import (
 	"github.com/pullnet/pullnet/internal/catalog"
 	"github.com/pullnet/pullnet/internal/datadir"
 	"github.com/pullnet/pullnet/internal/finder"
+	"github.com/pullnet/pullnet/internal/forward"
 	"github.com/pullnet/pullnet/internal/grants"
 	"github.com/pullnet/pullnet/internal/store"
 	"github.com/pullnet/pullnet/protocol/connect"
 	"github.com/pullnet/pullnet/protocol/find"
+	"github.com/pullnet/pullnet/protocol/tunnel"
 )
 
 // DHTProtocolPrefix makes pullnet's DHT its own: its peers speak
@@ -47,14 +49,17 @@ type Node struct {
 	host host.Host
 	dht  *dht.IpfsDHT
 
-	store   ds.Batching
-	catalog *catalog.Catalog
-	grants  *grants.Manager
-	finder  *finder.Finder
-	findSvc *find.Service
-	connSvc *connect.Service
-	prov    *provider
-	mdns    mdns.Service
+	store    ds.Batching
+	catalog  *catalog.Catalog
+	grants   *grants.Manager
+	finder   *finder.Finder
+	findSvc  *find.Service
+	connSvc  *connect.Service
+	tunnels  *tunnel.Service
+	forwards *forward.Manager
+	held     store.Table[HeldSession] // sessions this node was granted
+	prov     *provider
+	mdns     mdns.Service
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -67,8 +72,9 @@ type Node struct {
 	started time.Time
 
 	mu         sync.Mutex
-	providers  map[string]peer.ID   // resource ID → owner, learnt from finds
-	advertised map[string]time.Time // resource ID → last Advertise in this run
+	providers  map[string]peer.ID          // resource ID → owner, learnt from finds
+	advertised map[string]time.Time        // resource ID → last Advertise in this run
+	dials      map[string]*tunnel.Counters // held session → traffic through Dial
 }
 
 // New starts a node. The node runs until Close; ctx only bounds start-up.
@@ -83,7 +89,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.ReprovideInterval <= 0 {
 		cfg.ReprovideInterval = DefaultReprovideInterval
 	}
-	n = &Node{cfg: cfg, log: log, started: time.Now(), providers: map[string]peer.ID{}, advertised: map[string]time.Time{}}
+	n = &Node{cfg: cfg, log: log, started: time.Now(), providers: map[string]peer.ID{}, advertised: map[string]time.Time{}, dials: map[string]*tunnel.Counters{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -104,16 +110,25 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if n.grants, err = grants.New(n.key, gpol, n.catalog.Get, n.store, log.With("part", "grants")); err != nil {
+	n.grants, err = grants.New(ctx, grants.Config{Key: n.key, Policy: gpol, Lookup: n.catalog.Get,
+		Service: n.catalog.Service, Store: n.store, Logger: log.With("part", "grants")})
+	if err != nil {
 		return nil, err
 	}
+	n.held = store.Table[HeldSession]{DS: n.store, Prefix: ds.NewKey("/pullnet/sessions/held")}
 	if err := n.startDHT(ctx); err != nil {
 		return nil, err
 	}
 	n.finder = finder.New(n.host, n.dht, n.catalog.Match, log.With("part", "finder"))
 	n.findSvc = find.NewService(n.host, n.catalog, log.With("part", "find"))
 	n.connSvc = connect.NewService(n.host, n.grants, cfg.ApprovalTimeout, log.With("part", "connect"))
-	n.closers = append(n.closers, func() error { n.findSvc.Close(); n.connSvc.Close(); return nil })
+	n.tunnels = tunnel.NewService(n.host, n.grants, log.With("part", "tunnel"))
+	n.closers = append(n.closers, func() error { n.findSvc.Close(); n.connSvc.Close(); n.tunnels.Close(); return nil })
+	n.forwards = forward.New(n.store, n.openTunnel, log.With("part", "forward"))
+	if err := n.forwards.Restore(ctx); err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, func() error { n.forwards.Shutdown(); return nil })
 
 	n.prov = newProvider(n.dht, n.catalog.Terms, cfg.ReprovideInterval, log.With("part", "provider"))
 	n.goRun(n.prov.run)

@@ -52,10 +52,26 @@ func (n *Node) Advertise(ctx context.Context, r resource.Resource) (resource.Res
 	if edit {
 		r.Seq = prev.Resource.Seq + 1
 	}
+	// A TCP service's address is the provider's own business: it is kept
+	// in the catalog, never signed or published.
+	var service string
+	if strings.EqualFold(strings.TrimSpace(r.Access.Type), resource.AccessTCP) {
+		service = strings.TrimSpace(r.Access.Value)
+		if service == "" && edit {
+			service, _ = n.catalog.Service(prev.Resource.ID)
+		}
+		if err := checkServiceAddr(service); err != nil {
+			return r, fmt.Errorf("advertise: %w: %v", ErrInvalid, err)
+		}
+		r.Access.Value = ""
+	}
 	r.Updated = time.Now().UTC().Truncate(time.Second)
 	rec, err := signed.SealResource(n.key, r)
 	if err != nil {
 		return r, fmt.Errorf("advertise: %w: %v", ErrInvalid, err)
+	}
+	if err := n.catalog.SetService(ctx, rec.Resource.ID, service); err != nil {
+		return r, fmt.Errorf("advertise: %w", err)
 	}
 	if err := n.catalog.Put(ctx, rec); err != nil {
 		return r, fmt.Errorf("advertise: %w", err)
@@ -65,7 +81,11 @@ func (n *Node) Advertise(ctx context.Context, r resource.Resource) (resource.Res
 	n.mu.Unlock()
 	n.prov.add(rec.Resource.IndexTerms()...)
 	n.log.Info("advertised", "id", rec.Resource.ID, "seq", rec.Resource.Seq, "kind", rec.Resource.Kind, "name", rec.Resource.Name)
-	return rec.Resource.Clone(), nil
+	out := rec.Resource.Clone()
+	if service != "" {
+		out.Access.Value = service
+	}
+	return out, nil
 }
 
 // WaitAnnounced blocks until every index term of the node's resource id
@@ -180,12 +200,22 @@ func (n *Node) Connect(ctx context.Context, id, message string) (Grant, error) {
 	if err != nil {
 		return Grant{}, fmt.Errorf("connect %s: %w", id, err)
 	}
-	return n.grantFrom(p, id, resp), nil
+	g := n.grantFrom(p, id, resp)
+	if g.Granted {
+		if err := n.keepHeld(ctx, g); err != nil {
+			return g, fmt.Errorf("connect %s: %w", id, err)
+		}
+	}
+	return g, nil
 }
 
 func (n *Node) grantFrom(p peer.ID, id string, r connect.Response) Grant {
-	return Grant{Granted: r.Granted, Session: r.Session, Reason: r.Reason, Access: r.Access,
+	g := Grant{Granted: r.Granted, Session: r.Session, Reason: r.Reason, Access: r.Access,
 		Provider: p, ResourceID: id, Receipt: r.Receipt}
+	if rc, err := signed.OpenReceipt(r.Receipt); err == nil {
+		g.Expires = rc.Expires
+	}
+	return g
 }
 
 // Requests lists the connect requests waiting for Approve or Decline under

@@ -20,22 +20,28 @@ import (
 	"github.com/pullnet/pullnet/resource"
 )
 
-// prefix is where the catalog's records live in the node's datastore.
-var prefix = ds.NewKey("/pullnet/catalog")
+// prefix is where the catalog's records live in the node's datastore;
+// servicePrefix is where the private service addresses of TCP resources
+// live (they are never part of what is signed and published).
+var (
+	prefix        = ds.NewKey("/pullnet/catalog")
+	servicePrefix = ds.NewKey("/pullnet/services")
+)
 
 // Catalog is a node's own resources, in memory and in the datastore.
 type Catalog struct {
 	store ds.Datastore
 	now   func() time.Time
 
-	mu   sync.RWMutex
-	recs map[string]signed.Record // by resource ID
+	mu       sync.RWMutex
+	recs     map[string]signed.Record // by resource ID
+	services map[string]string        // resource ID → local service address
 }
 
 // Open loads the catalog from store. Records that no longer verify are
 // reported as an error: the store is the node's own and should not hold any.
 func Open(ctx context.Context, store ds.Datastore) (*Catalog, error) {
-	c := &Catalog{store: store, now: time.Now, recs: map[string]signed.Record{}}
+	c := &Catalog{store: store, now: time.Now, recs: map[string]signed.Record{}, services: map[string]string{}}
 	res, err := store.Query(ctx, dsq.Query{Prefix: prefix.String()})
 	if err != nil {
 		return nil, fmt.Errorf("load catalog: %w", err)
@@ -51,7 +57,52 @@ func Open(ctx context.Context, store ds.Datastore) (*Catalog, error) {
 		}
 		c.recs[rec.Resource.ID] = rec
 	}
+	svc, err := store.Query(ctx, dsq.Query{Prefix: servicePrefix.String()})
+	if err != nil {
+		return nil, fmt.Errorf("load service addresses: %w", err)
+	}
+	defer svc.Close()
+	for e := range svc.Next() {
+		if e.Error != nil {
+			return nil, fmt.Errorf("load service addresses: %w", e.Error)
+		}
+		c.services[ds.RawKey(e.Key).BaseNamespace()] = string(e.Value)
+	}
 	return c, nil
+}
+
+// SetService records the local address of a TCP resource's service, and
+// returns once that is synced. An empty addr forgets it.
+func (c *Catalog) SetService(ctx context.Context, id, addr string) error {
+	key := servicePrefix.ChildString(id)
+	var err error
+	if addr == "" {
+		err = c.store.Delete(ctx, key)
+	} else {
+		err = c.store.Put(ctx, key, []byte(addr))
+	}
+	if err == nil {
+		err = c.store.Sync(ctx, key)
+	}
+	if err != nil {
+		return fmt.Errorf("store service address of %s: %w", id, err)
+	}
+	c.mu.Lock()
+	if addr == "" {
+		delete(c.services, id)
+	} else {
+		c.services[id] = addr
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// Service returns the local address of a TCP resource's service.
+func (c *Catalog) Service(id string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	addr, ok := c.services[id]
+	return addr, ok
 }
 
 // Put stores rec, replacing any record with the same ID, and returns once
@@ -88,7 +139,13 @@ func (c *Catalog) Delete(ctx context.Context, id string) (bool, error) {
 	}
 	c.mu.Lock()
 	delete(c.recs, id)
+	_, hadService := c.services[id]
 	c.mu.Unlock()
+	if hadService {
+		if err := c.SetService(ctx, id, ""); err != nil {
+			return true, err
+		}
+	}
 	return true, nil
 }
 
@@ -127,12 +184,17 @@ func (c *Catalog) Live() []signed.Record {
 	return out
 }
 
-// List returns every resource, expired ones included, ordered by ID.
+// List returns every resource, expired ones included, ordered by ID, as its
+// owner sees it: a TCP resource shows its local service address.
 func (c *Catalog) List() []resource.Resource {
 	c.mu.RLock()
 	out := make([]resource.Resource, 0, len(c.recs))
-	for _, rec := range c.recs {
-		out = append(out, rec.Resource.Clone())
+	for id, rec := range c.recs {
+		r := rec.Resource.Clone()
+		if addr, ok := c.services[id]; ok && r.Access.Type == resource.AccessTCP {
+			r.Access.Value = addr
+		}
+		out = append(out, r)
 	}
 	c.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

@@ -17,12 +17,14 @@ import (
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multibase"
 
 	"github.com/pullnet/pullnet/protocol/connect"
 	"github.com/pullnet/pullnet/protocol/signed"
+	"github.com/pullnet/pullnet/protocol/tunnel"
 	"github.com/pullnet/pullnet/resource"
 )
 
@@ -62,6 +64,9 @@ func (p Policy) Validate() error {
 // Lookup finds one of the provider's own resources.
 type Lookup func(id string) (signed.Record, bool)
 
+// ServiceLookup finds the local address of a TCP resource's service.
+type ServiceLookup func(id string) (string, bool)
+
 // Session is a granted session as the provider remembers it.
 type Session struct {
 	ID         string    `json:"id"`
@@ -70,6 +75,7 @@ type Session struct {
 	Issued     time.Time `json:"issued"`
 	Expires    time.Time `json:"expires"`
 	Receipt    []byte    `json:"receipt"`
+	Revoked    bool      `json:"revoked,omitempty"`
 }
 
 // Request is a connect request waiting for the participant's decision.
@@ -98,30 +104,60 @@ var sessionPrefix = ds.NewKey("/pullnet/sessions/granted")
 
 // Manager decides connect requests. It implements connect.Handler.
 type Manager struct {
-	key    crypto.PrivKey
-	self   peer.ID
-	lookup Lookup
-	store  ds.Datastore
-	log    *slog.Logger
-	now    func() time.Time
+	key     crypto.PrivKey
+	self    peer.ID
+	lookup  Lookup
+	service ServiceLookup
+	store   ds.Datastore
+	log     *slog.Logger
+	now     func() time.Time
 
-	mu      sync.Mutex
-	policy  Policy
-	pending map[string]*pending
+	mu       sync.Mutex
+	policy   Policy
+	pending  map[string]*pending
+	sessions map[string]*Session // granted sessions, loaded from the store
 }
 
-// New returns a manager that signs receipts with key and stores sessions in
-// store.
-func New(key crypto.PrivKey, policy Policy, lookup Lookup, store ds.Datastore, logger *slog.Logger) (*Manager, error) {
-	if err := policy.Validate(); err != nil {
+// Config is what a Manager needs.
+type Config struct {
+	// Key signs receipts: the provider's identity.
+	Key    crypto.PrivKey
+	Policy Policy
+	// Lookup finds the provider's resources; Service their service addresses.
+	Lookup  Lookup
+	Service ServiceLookup
+	// Store keeps granted sessions.
+	Store  ds.Datastore
+	Logger *slog.Logger
+}
+
+// New returns a manager, loading the sessions it granted before.
+func New(ctx context.Context, cfg Config) (*Manager, error) {
+	if err := cfg.Policy.Validate(); err != nil {
 		return nil, err
 	}
-	self, err := peer.IDFromPrivateKey(key)
+	self, err := peer.IDFromPrivateKey(cfg.Key)
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{key: key, self: self, lookup: lookup, store: store, log: logger, now: time.Now,
-		policy: policy, pending: map[string]*pending{}}, nil
+	m := &Manager{key: cfg.Key, self: self, lookup: cfg.Lookup, service: cfg.Service, store: cfg.Store, log: cfg.Logger,
+		now: time.Now, policy: cfg.Policy, pending: map[string]*pending{}, sessions: map[string]*Session{}}
+	res, err := cfg.Store.Query(ctx, dsq.Query{Prefix: sessionPrefix.String()})
+	if err != nil {
+		return nil, fmt.Errorf("load sessions: %w", err)
+	}
+	defer res.Close()
+	for e := range res.Next() {
+		if e.Error != nil {
+			return nil, fmt.Errorf("load sessions: %w", e.Error)
+		}
+		var s Session
+		if err := json.Unmarshal(e.Value, &s); err != nil {
+			return nil, fmt.Errorf("load session %s: %w", e.Key, err)
+		}
+		m.sessions[s.ID] = &s
+	}
+	return m, nil
 }
 
 // Policy returns the policy in force.
@@ -213,19 +249,102 @@ func (m *Manager) grant(ctx context.Context, session string, r resource.Resource
 	if err != nil {
 		return connect.Response{}, err
 	}
-	s := Session{ID: session, ResourceID: r.ID, Consumer: consumer.String(), Issued: rc.Issued, Expires: rc.Expires, Receipt: receipt}
-	b, err := json.Marshal(s)
-	if err != nil {
+	s := &Session{ID: session, ResourceID: r.ID, Consumer: consumer.String(), Issued: rc.Issued, Expires: rc.Expires, Receipt: receipt}
+	if err := m.save(ctx, s); err != nil {
 		return connect.Response{}, err
 	}
-	key := sessionPrefix.ChildString(session)
+	return connect.Response{Granted: true, Session: session, Access: r.Access, Receipt: receipt}, nil
+}
+
+// save stores s durably, then makes it visible.
+func (m *Manager) save(ctx context.Context, s *Session) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	key := sessionPrefix.ChildString(s.ID)
 	if err := m.store.Put(ctx, key, b); err != nil {
-		return connect.Response{}, fmt.Errorf("store session: %w", err)
+		return fmt.Errorf("store session: %w", err)
 	}
 	if err := m.store.Sync(ctx, key); err != nil {
-		return connect.Response{}, fmt.Errorf("sync session: %w", err)
+		return fmt.Errorf("sync session: %w", err)
 	}
-	return connect.Response{Granted: true, Session: session, Access: r.Access, Receipt: receipt}, nil
+	m.mu.Lock()
+	m.sessions[s.ID] = s
+	m.mu.Unlock()
+	return nil
+}
+
+// Authorize checks a tunnel token offline: it must be a receipt this
+// provider signed, for the peer presenting it, unexpired and unrevoked, for
+// a TCP resource the provider still offers. The error text is the reason
+// the consumer is told.
+func (m *Manager) Authorize(from peer.ID, token []byte) (tunnel.Grant, error) {
+	rc, err := signed.OpenReceipt(token)
+	switch {
+	case err != nil:
+		return tunnel.Grant{}, errors.New("token does not verify")
+	case rc.Provider != m.self:
+		return tunnel.Grant{}, errors.New("token was not issued by this provider")
+	case rc.Consumer != from:
+		return tunnel.Grant{}, errors.New("token belongs to another peer")
+	case !rc.Expires.IsZero() && m.now().After(rc.Expires):
+		return tunnel.Grant{}, fmt.Errorf("session expired at %s", rc.Expires.Format(time.RFC3339))
+	}
+	m.mu.Lock()
+	s, ok := m.sessions[rc.Session]
+	revoked := ok && s.Revoked
+	m.mu.Unlock()
+	switch {
+	case !ok || s.ResourceID != rc.ResourceID || s.Consumer != from.String():
+		return tunnel.Grant{}, errors.New("unknown session")
+	case revoked:
+		return tunnel.Grant{}, errors.New("session revoked by the provider")
+	}
+	rec, ok := m.lookup(rc.ResourceID)
+	if !ok {
+		return tunnel.Grant{}, errors.New("resource withdrawn by the provider")
+	}
+	if rec.Resource.Access.Type != resource.AccessTCP {
+		return tunnel.Grant{}, errors.New("resource is not a TCP service")
+	}
+	addr, ok := m.service(rc.ResourceID)
+	if !ok {
+		return tunnel.Grant{}, errors.New("provider has no service address for the resource")
+	}
+	return tunnel.Grant{Session: rc.Session, Target: addr}, nil
+}
+
+// Revoke ends a granted session: no tunnel opens under it again. Closing
+// the live ones is the caller's job (tunnel.Service.Revoke).
+func (m *Manager) Revoke(ctx context.Context, id string) error {
+	m.mu.Lock()
+	s, ok := m.sessions[id]
+	var cp Session
+	if ok {
+		cp = *s
+	}
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownSession, id)
+	}
+	cp.Revoked = true
+	return m.save(ctx, &cp)
+}
+
+// ErrUnknownSession: this provider granted no session with that ID.
+var ErrUnknownSession = errors.New("no session granted with that ID")
+
+// Sessions lists the sessions this provider granted, newest first.
+func (m *Manager) Sessions() []Session {
+	m.mu.Lock()
+	out := make([]Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		out = append(out, *s)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Issued.After(out[j].Issued) })
+	return out
 }
 
 // Pending lists the requests waiting for a decision, oldest first.
@@ -260,19 +379,6 @@ func (m *Manager) decide(session string, d decision) error {
 	}
 	p.decided <- d
 	return nil
-}
-
-// Session returns a granted session.
-func (m *Manager) Session(ctx context.Context, id string) (Session, error) {
-	b, err := m.store.Get(ctx, sessionPrefix.ChildString(id))
-	if err != nil {
-		return Session{}, fmt.Errorf("session %s: %w", id, err)
-	}
-	var s Session
-	if err := json.Unmarshal(b, &s); err != nil {
-		return Session{}, fmt.Errorf("session %s: %w", id, err)
-	}
-	return s, nil
 }
 
 // newSessionID returns a random, URL-safe session ID.
