@@ -68,6 +68,10 @@ type PeerInfo struct {
 	Direction network.Direction
 	// Latency is the host's latency estimate; zero when unknown.
 	Latency time.Duration
+	// Relayed is true when the node reaches the peer only through a relay.
+	Relayed bool
+	// Transport is "tcp", "quic", "webtransport", "relay" or "other".
+	Transport string
 }
 
 // Errors that callers can test for with errors.Is.

@@ -58,9 +58,31 @@ type Config struct {
 	// means DefaultReprovideInterval.
 	ReprovideInterval time.Duration
 
+	// RelayService lets peers behind NAT reach others through this node
+	// (circuit relay v2, with go-libp2p's small default limits). False
+	// means the node only uses relays, never serves as one.
+	RelayService bool
+
+	// DHTMode is DHTServer, DHTClient or DHTAuto. Empty means DHTServer:
+	// every pulld serves the DHT unless it cannot be reached (behind NAT,
+	// choose DHTAuto so AutoNAT decides).
+	DHTMode string
+
+	// Security picks the transport security of the node's own host: "tls"
+	// (TLS 1.3 only), "noise" (Noise only), or empty for both, TLS
+	// preferred (its AES-GCM uses the CPU's AES instructions).
+	Security string
+
 	// Logger receives the node's logs. Nil means they are discarded.
 	Logger *slog.Logger
 }
+
+// DHT modes.
+const (
+	DHTServer = "server"
+	DHTClient = "client"
+	DHTAuto   = "auto"
+)
 
 // Defaults for zero Config fields.
 const (

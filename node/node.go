@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -17,10 +18,14 @@ import (
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pullnet/pullnet/internal/catalog"
@@ -69,7 +74,8 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	started time.Time
+	started      time.Time
+	reachability atomic.Int32 // a network.Reachability
 
 	mu         sync.Mutex
 	providers  map[string]peer.ID          // resource ID → owner, learnt from finds
@@ -133,6 +139,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.prov = newProvider(n.dht, n.catalog.Terms, cfg.ReprovideInterval, log.With("part", "provider"))
 	n.goRun(n.prov.run)
 	n.goRun(n.bootstrapLoop)
+	n.goRun(n.watchReachability)
 	if cfg.MDNS {
 		n.mdns = mdns.NewMdnsService(n.host, mdnsService, mdnsNotifee{n})
 		if err := n.mdns.Start(); err != nil {
@@ -200,6 +207,24 @@ func (n *Node) startHost() error {
 		libp2p.Identity(n.key),
 		libp2p.UserAgent("pullnet/" + Version),
 		libp2p.ConnectionManager(cm),
+		// NAT traversal: AutoNAT tells the node whether it is reachable (and
+		// answers others), AutoRelay reserves relay slots when it is not, and
+		// DCUtR upgrades relayed connections to direct ones by hole punching.
+		libp2p.EnableNATService(),
+		libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates),
+		libp2p.EnableHolePunching(),
+	}
+	if n.cfg.RelayService {
+		opts = append(opts, libp2p.EnableRelayService())
+	}
+	switch n.cfg.Security {
+	case "":
+	case "tls":
+		opts = append(opts, libp2p.Security(tls.ID, tls.New))
+	case "noise":
+		opts = append(opts, libp2p.Security(noise.ID, noise.New))
+	default:
+		return fmt.Errorf("%w: security %q: want tls or noise", ErrInvalid, n.cfg.Security)
 	}
 	if n.cfg.ListenAddrs != nil {
 		opts = append(opts, libp2p.ListenAddrs(n.cfg.ListenAddrs...))
@@ -215,11 +240,104 @@ func (n *Node) startHost() error {
 	return nil
 }
 
+// relayCandidates offers AutoRelay the peers the node knows: its
+// connections and its bootstrap peers. AutoRelay keeps those that speak
+// the relay protocol.
+func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
+	out := make(chan peer.AddrInfo, num)
+	go func() {
+		defer close(out)
+		seen := map[peer.ID]bool{}
+		send := func(ai peer.AddrInfo) bool {
+			if seen[ai.ID] || len(seen) >= num {
+				return len(seen) < num
+			}
+			seen[ai.ID] = true
+			select {
+			case out <- ai:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for _, ai := range n.cfg.Bootstrap {
+			if !send(ai) {
+				return
+			}
+		}
+		if n.host == nil {
+			return
+		}
+		for _, p := range n.host.Network().Peers() {
+			if !send(peer.AddrInfo{ID: p, Addrs: n.host.Peerstore().Addrs(p)}) {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// watchReachability follows AutoNAT's verdict on the node's reachability.
+func (n *Node) watchReachability(ctx context.Context) {
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
+	if err != nil {
+		n.log.Warn("cannot follow reachability", "err", err)
+		return
+	}
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			r := e.(event.EvtLocalReachabilityChanged).Reachability
+			n.reachability.Store(int32(r))
+			n.log.Info("reachability changed", "reachability", r.String())
+		}
+	}
+}
+
+// Reachability is "public", "private" or "unknown": whether peers can dial
+// the node directly, as AutoNAT has found.
+func (n *Node) Reachability() string {
+	switch network.Reachability(n.reachability.Load()) {
+	case network.ReachabilityPublic:
+		return "public"
+	case network.ReachabilityPrivate:
+		return "private"
+	}
+	return "unknown"
+}
+
+// RelayAddrs are the node's addresses through circuit relays, which peers
+// use to reach it when it is behind NAT.
+func (n *Node) RelayAddrs() []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range n.Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func (n *Node) startDHT(ctx context.Context) error {
+	mode := dht.ModeServer // the network has no other servers
+	switch n.cfg.DHTMode {
+	case "", DHTServer:
+	case DHTClient:
+		mode = dht.ModeClient
+	case DHTAuto:
+		mode = dht.ModeAuto
+	default:
+		return fmt.Errorf("%w: dht mode %q: want server, client or auto", ErrInvalid, n.cfg.DHTMode)
+	}
 	d, err := dht.New(n.host,
 		dht.ProtocolPrefix(DHTProtocolPrefix),
-		// Every pulld serves the DHT: the network has no other servers.
-		dht.Mode(dht.ModeServer),
+		dht.Mode(mode),
 		dht.Datastore(namespace.Wrap(n.store, ds.NewKey("/pullnet/dht"))),
 		dht.BootstrapPeers(n.cfg.Bootstrap...),
 	)
@@ -350,10 +468,45 @@ func (n *Node) Peers() []PeerInfo {
 			Addrs:     []ma.Multiaddr{c.RemoteMultiaddr()},
 			Direction: c.Stat().Direction,
 			Latency:   n.host.Peerstore().LatencyEWMA(p),
+			Relayed:   true,
+			Transport: transportOf(c.RemoteMultiaddr()),
 		})
+	}
+	// A peer counts as relayed only if none of its connections is direct.
+	for _, c := range n.host.Network().Conns() {
+		if !c.Stat().Limited && !isRelayed(c.RemoteMultiaddr()) {
+			i := seen[c.RemotePeer()]
+			out[i].Relayed = false
+			out[i].Transport = transportOf(c.RemoteMultiaddr())
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+func isRelayed(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+// transportOf names the transport of a connection's address.
+func transportOf(a ma.Multiaddr) string {
+	switch {
+	case isRelayed(a):
+		return "relay"
+	case hasProto(a, ma.P_QUIC_V1):
+		return "quic"
+	case hasProto(a, ma.P_WEBTRANSPORT):
+		return "webtransport"
+	case hasProto(a, ma.P_TCP):
+		return "tcp"
+	}
+	return "other"
+}
+
+func hasProto(a ma.Multiaddr, code int) bool {
+	_, err := a.ValueForProtocol(code)
+	return err == nil
 }
 
 // Policy returns the connect policy in force.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -140,15 +141,15 @@ func TestTunnelFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", fw.Listen)
-	if err != nil {
-		t.Fatal(err)
+	// The forward closes the local connection at once (with a reset, which
+	// can even beat the end of the client's connect).
+	if c, err := net.Dial("tcp", fw.Listen); err == nil {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read from a forward to a down service: %v; want it closed promptly", err)
+		}
+		c.Close()
 	}
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "timeout") {
-		t.Fatalf("read from a forward to a down service: %v; want it closed promptly", err)
-	}
-	c.Close()
 	testswarm.WaitFor(t, 5*time.Second, "the forward to show the error", func() bool {
 		return strings.Contains(cons.Forwards()[0].Err, "not answering")
 	})
