@@ -50,6 +50,7 @@ var (
 	policies   = []string{PolicyOpen, PolicyAllowlist, PolicyManual}
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
+	dhtModes   = []string{"server", "client", "auto"}
 )
 
 // Config is the content of config.toml. The zero Config is valid and means
@@ -92,6 +93,15 @@ type Config struct {
 	// LogFormat is "text" or "json" (one object per line). Empty means
 	// "text".
 	LogFormat string `toml:"log_format"`
+
+	// RelayService lets peers behind NAT reach others through this node
+	// (circuit relay v2 with small limits). False (absent) means off.
+	RelayService bool `toml:"relay_service"`
+
+	// DHTMode is "server" (answer DHT queries), "client" (only ask) or
+	// "auto" (AutoNAT decides: server when reachable). Empty means
+	// "server".
+	DHTMode string `toml:"dht_mode"`
 }
 
 // Default returns the configuration pulld uses when the file sets nothing,
@@ -126,6 +136,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = DefaultLogFormat
+	}
+	if c.DHTMode == "" {
+		c.DHTMode = "server"
 	}
 	return c
 }
@@ -181,6 +194,9 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "" && !slices.Contains(logFormats, c.LogFormat) {
 		return invalid("log_format", "%q is not one of %q", c.LogFormat, logFormats)
+	}
+	if c.DHTMode != "" && !slices.Contains(dhtModes, c.DHTMode) {
+		return invalid("dht_mode", "%q is not one of %q", c.DHTMode, dhtModes)
 	}
 	return nil
 }

@@ -310,6 +310,7 @@ func TestWithDefaults(t *testing.T) {
 		ReprovideInterval: Duration{12 * time.Hour},
 		LogLevel:          "info",
 		LogFormat:         "text",
+		DHTMode:           "server",
 	}
 	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("Default() = %+v, want %+v", d, want)

@@ -218,6 +218,11 @@ func Marshal(c Config) ([]byte, error) {
 			c.LogLevel != "", c.LogLevel, d.LogLevel},
 		{"log_format", `Log format: "text" or "json" (one object per line).`,
 			c.LogFormat != "", c.LogFormat, d.LogFormat},
+		{"relay_service", "Relay traffic for peers behind NAT (circuit relay v2, small limits).",
+			c.RelayService, c.RelayService, false},
+		{"dht_mode", `"server" answers DHT queries, "client" only asks, "auto" lets AutoNAT decide
+(choose "auto" or "client" behind NAT).`,
+			c.DHTMode != "", c.DHTMode, d.DHTMode},
 	}
 	for _, e := range entries {
 		b.WriteByte('\n')

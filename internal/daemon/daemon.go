@@ -88,6 +88,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	runCmd.Flags().StringVar(&fl.policy, "policy", "", "connect policy: open, allowlist or manual (overrides the config)")
 	runCmd.Flags().StringVar(&fl.logLevel, "log-level", "", "debug, info, warn or error (overrides the config)")
 	runCmd.Flags().StringVar(&fl.logFormat, "log-format", "", "text or json (overrides the config)")
+	runCmd.Flags().BoolVar(&fl.relayService, "relay-service", false, "relay traffic for peers behind NAT (circuit relay v2)")
+	runCmd.Flags().StringVar(&fl.dhtMode, "dht-mode", "", "server, client or auto (overrides the config; auto or client behind NAT)")
 
 	configCmd := &cobra.Command{Use: "config", Short: "Inspect the configuration file"}
 	configCmd.AddCommand(&cobra.Command{
@@ -117,6 +119,8 @@ type runFlags struct {
 	noMDNS              bool
 	policy              string
 	logLevel, logFormat string
+	relayService        bool
+	dhtMode             string
 }
 
 // merge applies the flags the user set over the config file: flags win.
@@ -139,6 +143,12 @@ func (fl runFlags) merge(cfg config.Config, changed func(string) bool) config.Co
 	}
 	if fl.logFormat != "" {
 		cfg.LogFormat = fl.logFormat
+	}
+	if fl.relayService {
+		cfg.RelayService = true
+	}
+	if fl.dhtMode != "" {
+		cfg.DHTMode = fl.dhtMode
 	}
 	return cfg
 }
@@ -193,6 +203,8 @@ func nodeConfig(d *datadir.Dir, cfg config.Config, log *slog.Logger) (node.Confi
 		ReprovideInterval: cfg.ReprovideInterval.Duration,
 		Logger:            log,
 		Policy:            node.Policy{Mode: cfg.Policy},
+		RelayService:      cfg.RelayService,
+		DHTMode:           cfg.DHTMode,
 	}
 	for _, s := range cfg.Listen {
 		a, err := ma.NewMultiaddr(s)
