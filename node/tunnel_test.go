@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/pullnet/pullnet/internal/testswarm"
 	"github.com/pullnet/pullnet/node"
 	"github.com/pullnet/pullnet/protocol/tunnel"
@@ -163,5 +166,69 @@ func TestTunnelFaults(t *testing.T) {
 	}
 	if _, err := cons.Forward(ctx, "no-such-session", ""); !errors.Is(err, node.ErrNotFound) {
 		t.Fatalf("forward unknown session: %v", err)
+	}
+}
+
+// A consumer that restarts on its data directory gets its forwards back, on
+// the same local port, and they still carry traffic.
+func TestForwardsSurviveRestart(t *testing.T) {
+	ctx := context.Background()
+	loopback := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
+	prov, err := node.New(ctx, node.Config{ListenAddrs: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.Close()
+	r, err := prov.Advertise(ctx, resource.Resource{Kind: "service", Name: "web", Access: resource.Access{Type: "tcp", Value: httpService(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := node.Config{DataDir: dir, ListenAddrs: loopback, Bootstrap: []peer.AddrInfo{prov.AddrInfo()}}
+	cons, err := node.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := prov.WaitAnnounced(cctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	g, err := cons.Connect(cctx, r.ID, "")
+	if err != nil || !g.Granted {
+		t.Fatalf("connect: %+v %v", g, err)
+	}
+	fw, err := cons.Forward(ctx, g.Session, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() string {
+		t.Helper()
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
+		resp, err := c.Get("http://" + fw.Listen + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get(); got != "hello from the GPU box" {
+		t.Fatalf("before restart: %q", got)
+	}
+	if err := cons.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cons, err = node.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	fs := cons.Forwards()
+	if len(fs) != 1 || !fs[0].Active || fs[0].Listen != fw.Listen || fs[0].Session != g.Session {
+		t.Fatalf("forwards after restart: %+v", fs)
+	}
+	if got := get(); got != "hello from the GPU box" {
+		t.Fatalf("after restart: %q", got)
 	}
 }
