@@ -95,7 +95,7 @@ func (n *Node) openTunnel(ctx context.Context, session string) (network.Stream, 
 	if err := n.findAddrs(ctx, h.Provider); err != nil {
 		return nil, err
 	}
-	str, err := tunnel.Open(ctx, n.host, h.Provider, h.Receipt)
+	str, err := tunnel.Open(n.directOrRelayed(ctx, h.Provider), n.host, h.Provider, h.Receipt)
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", session, err)
 	}
@@ -114,6 +114,49 @@ func (n *Node) findAddrs(ctx context.Context, p peer.ID) error {
 	}
 	n.host.Peerstore().AddAddrs(p, ai.Addrs, peerstore.TempAddrTTL)
 	return nil
+}
+
+// holePunchWait is how long a tunnel waits for hole punching to turn a
+// relayed connection into a direct one before it settles for the relay.
+const holePunchWait = 10 * time.Second
+
+// directOrRelayed prepares ctx for a tunnel to p. A tunnel carries bulk
+// data, which relays limit to a trickle (go-libp2p's defaults: 128 KiB and
+// 2 minutes per relayed connection), so it goes direct when it can: when the
+// node reaches p only through a relay, it waits a little for DCUtR's hole
+// punching to open a direct connection, and only then settles for the relay,
+// saying so.
+func (n *Node) directOrRelayed(ctx context.Context, p peer.ID) context.Context {
+	nw := n.host.Network()
+	if nw.Connectedness(p) == network.Connected {
+		return ctx
+	}
+	if nw.Connectedness(p) != network.Limited {
+		cctx, cancel := context.WithTimeout(ctx, holePunchWait)
+		_ = n.host.Connect(network.WithAllowLimitedConn(cctx, "pullnet-tunnel"), peer.AddrInfo{ID: p})
+		cancel()
+	}
+	if nw.Connectedness(p) == network.Limited {
+		deadline := time.NewTimer(holePunchWait)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer deadline.Stop()
+		defer tick.Stop()
+	wait:
+		for nw.Connectedness(p) != network.Connected {
+			select {
+			case <-ctx.Done():
+				return ctx
+			case <-deadline.C:
+				break wait
+			case <-tick.C:
+			}
+		}
+	}
+	if nw.Connectedness(p) == network.Connected {
+		return ctx
+	}
+	n.log.Warn("tunnel goes through a relay: hole punching did not open a direct path; the relay's limits (about 128 KiB and 2 minutes per connection) apply", "provider", p)
+	return network.WithAllowLimitedConn(ctx, "pullnet-tunnel")
 }
 
 // Dial opens a connection to the TCP service of a session this node holds,

@@ -144,7 +144,9 @@ func (s *Service) handle(str network.Stream) {
 // before it is returned: the receipt must be signed by p, name this host as
 // the consumer, and match the session and resource.
 func Ask(ctx context.Context, h host.Host, p peer.ID, req Request) (Response, error) {
-	str, err := h.NewStream(ctx, p, ID)
+	// A request and its answer are small: they may cross a relayed
+	// connection, whose limits are sized for exactly such exchanges.
+	str, err := h.NewStream(network.WithAllowLimitedConn(ctx, "pullnet-connect"), p, ID)
 	if err != nil {
 		return Response{}, fmt.Errorf("connect: open stream to %s: %w", p, err)
 	}

@@ -128,7 +128,9 @@ var ErrRemote = errors.New("provider refused the query")
 // with, until p is done, fn returns false, or ctx ends. Envelopes are not
 // verified here: that is the caller's job.
 func Ask(ctx context.Context, h host.Host, p peer.ID, q string, limit int, fn func(envelope []byte) bool) error {
-	str, err := h.NewStream(ctx, p, ID)
+	// A request and its answer are small: they may cross a relayed
+	// connection, whose limits are sized for exactly such exchanges.
+	str, err := h.NewStream(network.WithAllowLimitedConn(ctx, "pullnet-find"), p, ID)
 	if err != nil {
 		return fmt.Errorf("find: open stream to %s: %w", p, err)
 	}
