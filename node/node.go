@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.held = store.Table[HeldSession]{DS: n.store, Prefix: ds.NewKey("/pullnet/sessions/held")}
-	if err := n.startDHT(ctx); err != nil {
+	if err := n.startDHT(); err != nil {
 		return nil, err
 	}
 	n.finder = finder.New(n.host, n.dht, n.catalog.Match, log.With("part", "finder"))
@@ -324,7 +324,7 @@ func (n *Node) RelayAddrs() []ma.Multiaddr {
 	return out
 }
 
-func (n *Node) startDHT(ctx context.Context) error {
+func (n *Node) startDHT() error {
 	mode := dht.ModeServer // the network has no other servers
 	switch n.cfg.DHTMode {
 	case "", DHTServer:

@@ -34,14 +34,14 @@ type Catalog struct {
 	now   func() time.Time
 
 	mu       sync.RWMutex
-	recs     map[string]signed.Record // by resource ID
+	recs     map[string]*signed.Record // by resource ID; never mutated, only replaced
 	services map[string]string        // resource ID → local service address
 }
 
 // Open loads the catalog from store. Records that no longer verify are
 // reported as an error: the store is the node's own and should not hold any.
 func Open(ctx context.Context, store ds.Datastore) (*Catalog, error) {
-	c := &Catalog{store: store, now: time.Now, recs: map[string]signed.Record{}, services: map[string]string{}}
+	c := &Catalog{store: store, now: time.Now, recs: map[string]*signed.Record{}, services: map[string]string{}}
 	res, err := store.Query(ctx, dsq.Query{Prefix: prefix.String()})
 	if err != nil {
 		return nil, fmt.Errorf("load catalog: %w", err)
@@ -55,7 +55,7 @@ func Open(ctx context.Context, store ds.Datastore) (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load catalog: record %s: %w", e.Key, err)
 		}
-		c.recs[rec.Resource.ID] = rec
+		c.recs[rec.Resource.ID] = &rec
 	}
 	svc, err := store.Query(ctx, dsq.Query{Prefix: servicePrefix.String()})
 	if err != nil {
@@ -116,7 +116,7 @@ func (c *Catalog) Put(ctx context.Context, rec signed.Record) error {
 		return fmt.Errorf("sync resource %s: %w", rec.Resource.ID, err)
 	}
 	c.mu.Lock()
-	c.recs[rec.Resource.ID] = rec
+	c.recs[rec.Resource.ID] = &rec
 	c.mu.Unlock()
 	return nil
 }
@@ -154,7 +154,10 @@ func (c *Catalog) Get(id string) (signed.Record, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	rec, ok := c.recs[id]
-	return rec, ok
+	if !ok {
+		return signed.Record{}, false
+	}
+	return *rec, true
 }
 
 // ByHandle returns the record with the given handle.
@@ -163,7 +166,7 @@ func (c *Catalog) ByHandle(handle string) (signed.Record, bool) {
 	defer c.mu.RUnlock()
 	for _, rec := range c.recs {
 		if rec.Resource.Handle == handle {
-			return rec, true
+			return *rec, true
 		}
 	}
 	return signed.Record{}, false
@@ -176,7 +179,7 @@ func (c *Catalog) Live() []signed.Record {
 	out := make([]signed.Record, 0, len(c.recs))
 	for _, rec := range c.recs {
 		if !rec.Resource.Expired(now) {
-			out = append(out, rec)
+			out = append(out, *rec)
 		}
 	}
 	c.mu.RUnlock()

@@ -187,21 +187,13 @@ func Ask(ctx context.Context, h host.Host, p peer.ID, req Request) (Response, er
 // readRequest decodes one length-delimited ConnectRequest of at most
 // MaxRequestSize bytes.
 func readRequest(r io.Reader) (*wirev1.ConnectRequest, error) {
-	var m wirev1.ConnectRequest
-	if err := pbio.NewDelimitedReader(r, MaxRequestSize).ReadMsg(&m); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return streams.ReadMsg[wirev1.ConnectRequest](r, MaxRequestSize)
 }
 
 // readResponse decodes one length-delimited ConnectResponse of at most
 // MaxResponseSize bytes.
 func readResponse(r io.Reader) (*wirev1.ConnectResponse, error) {
-	var m wirev1.ConnectResponse
-	if err := pbio.NewDelimitedReader(r, MaxResponseSize).ReadMsg(&m); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return streams.ReadMsg[wirev1.ConnectResponse](r, MaxResponseSize)
 }
 
 func responseToWire(r Response) *wirev1.ConnectResponse {

@@ -114,11 +114,7 @@ func (s *Service) handle(str network.Stream) {
 // readRequest decodes one length-delimited FindRequest of at most
 // MaxRequestSize bytes.
 func readRequest(r io.Reader) (*wirev1.FindRequest, error) {
-	var req wirev1.FindRequest
-	if err := pbio.NewDelimitedReader(r, MaxRequestSize).ReadMsg(&req); err != nil {
-		return nil, err
-	}
-	return &req, nil
+	return streams.ReadMsg[wirev1.FindRequest](r, MaxRequestSize)
 }
 
 // ErrRemote is wrapped by errors that the remote provider reported.

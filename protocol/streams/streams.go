@@ -1,14 +1,18 @@
 // Package streams holds what every pullnet stream protocol does the same way:
 // attaching a stream to its resource-manager service with a memory
-// reservation and a deadline, and tying a client stream to its context.
+// reservation and a deadline, tying a client stream to its context, and
+// reading size-capped messages.
 package streams
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-msgio/pbio"
+	"google.golang.org/protobuf/proto"
 )
 
 // Accept prepares an inbound stream: it attaches the stream to the named
@@ -39,4 +43,17 @@ func Bind(ctx context.Context, s network.Stream, max time.Duration) (stop func()
 	}
 	_ = s.SetDeadline(deadline)
 	return context.AfterFunc(ctx, func() { s.Reset() })
+}
+
+// ReadMsg decodes one length-delimited protobuf message of at most max
+// bytes from r: the one way every pullnet protocol reads outside bytes.
+func ReadMsg[T any, PT interface {
+	*T
+	proto.Message
+}](r io.Reader, max int) (*T, error) {
+	m := PT(new(T))
+	if err := pbio.NewDelimitedReader(r, max).ReadMsg(m); err != nil {
+		return nil, err
+	}
+	return (*T)(m), nil
 }

@@ -273,17 +273,9 @@ var ErrRefused = errors.New("tunnel refused")
 func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
 func readOpen(r io.Reader) (*wirev1.TunnelOpen, error) {
-	var m wirev1.TunnelOpen
-	if err := pbio.NewDelimitedReader(r, MaxOpenSize).ReadMsg(&m); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return streams.ReadMsg[wirev1.TunnelOpen](r, MaxOpenSize)
 }
 
 func readResponse(r io.Reader) (*wirev1.TunnelOpenResponse, error) {
-	var m wirev1.TunnelOpenResponse
-	if err := pbio.NewDelimitedReader(r, MaxResponseSize).ReadMsg(&m); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return streams.ReadMsg[wirev1.TunnelOpenResponse](r, MaxResponseSize)
 }
