@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pullnet/pullnet/internal/forward"
 	"github.com/pullnet/pullnet/internal/grants"
@@ -28,6 +29,9 @@ type HeldSession struct {
 	Access     resource.Access `json:"access"`
 	Receipt    []byte          `json:"receipt"`
 	Expires    time.Time       `json:"expires"`
+	// ProviderAddrs are where the provider was reached when the session was
+	// granted: where to dial it again after a restart.
+	ProviderAddrs []ma.Multiaddr `json:"provider_addrs,omitempty"`
 }
 
 // SessionInfo describes a session from this node's side.
@@ -65,7 +69,8 @@ type ForwardInfo struct {
 }
 
 func (n *Node) keepHeld(ctx context.Context, g Grant) error {
-	h := HeldSession{Session: g.Session, ResourceID: g.ResourceID, Provider: g.Provider, Access: g.Access, Receipt: g.Receipt, Expires: g.Expires}
+	h := HeldSession{Session: g.Session, ResourceID: g.ResourceID, Provider: g.Provider, Access: g.Access, Receipt: g.Receipt, Expires: g.Expires,
+		ProviderAddrs: n.host.Peerstore().Addrs(g.Provider)}
 	if err := n.held.Put(ctx, g.Session, h); err != nil {
 		return fmt.Errorf("remember session: %w", err)
 	}
@@ -92,7 +97,7 @@ func (n *Node) openTunnel(ctx context.Context, session string) (network.Stream, 
 	if !h.Expires.IsZero() && time.Now().After(h.Expires) {
 		return nil, fmt.Errorf("session %s expired at %s; connect again", session, h.Expires.Format(time.RFC3339))
 	}
-	if err := n.findAddrs(ctx, h.Provider); err != nil {
+	if err := n.findAddrs(ctx, h.Provider, h.ProviderAddrs); err != nil {
 		return nil, err
 	}
 	str, err := tunnel.Open(n.directOrRelayed(ctx, h.Provider), n.host, h.Provider, h.Receipt)
@@ -102,14 +107,19 @@ func (n *Node) openTunnel(ctx context.Context, session string) (network.Stream, 
 	return str, nil
 }
 
-// findAddrs makes sure the host can dial p: it is connected, knows an
-// address, or the DHT finds one.
-func (n *Node) findAddrs(ctx context.Context, p peer.ID) error {
+// findAddrs makes sure the host can dial p: it is connected or knows an
+// address; else it tries the addresses p had when the session was granted
+// and asks the DHT for current ones.
+func (n *Node) findAddrs(ctx context.Context, p peer.ID, remembered []ma.Multiaddr) error {
 	if n.host.Network().Connectedness(p) == network.Connected || len(n.host.Peerstore().Addrs(p)) > 0 {
 		return nil
 	}
+	n.host.Peerstore().AddAddrs(p, remembered, peerstore.TempAddrTTL)
 	ai, err := n.dht.FindPeer(ctx, p)
 	if err != nil {
+		if len(remembered) > 0 {
+			return nil // worth a try
+		}
 		return fmt.Errorf("provider %s is not reachable: %w", p, err)
 	}
 	n.host.Peerstore().AddAddrs(p, ai.Addrs, peerstore.TempAddrTTL)

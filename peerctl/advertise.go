@@ -38,13 +38,14 @@ type advertiseFlags struct {
 	attrs       []string
 	accessType  string
 	access      string
+	service     string
 	derivedFrom []string
 	expires     string
 	handle      string
 }
 
 // resourceFlags are the flags that describe a resource, which -f replaces.
-var resourceFlags = []string{"kind", "name", "desc", "tag", "attr", "access-type", "access", "derived-from", "expires", "handle"}
+var resourceFlags = []string{"kind", "name", "desc", "tag", "attr", "access-type", "access", "service", "derived-from", "expires", "handle"}
 
 func (a *app) advertiseCommand() *cobra.Command {
 	var f advertiseFlags
@@ -58,13 +59,19 @@ With --id, edit the resource of that ID instead: the fields given replace
 the resource's, and the rest is kept. With -f and --id, the file replaces the
 whole resource.
 
+--service HOST:PORT offers a TCP service that this daemon tunnels to: it is
+short for --access-type tcp --access HOST:PORT. The address stays on this
+machine; consumers reach the service with 'peerctl connect --forward'.
+
 A file has the fields of 'peerctl ls -o json': id, handle, kind, name,
 description, tags, attrs, access {type, value}, derived_from and expires
-(an RFC 3339 time, or a duration from now such as "720h"). Attribute values
-may be strings, numbers or booleans; nested tables become dotted keys. The
-fields owner, seq and updated are set by the daemon and ignored.`,
-		Example: `  peerctl advertise --kind compute --name "A100 box" --tag gpu --attr gpu.count=2 \
-      --access-type tcp --access 127.0.0.1:8080
+(an RFC 3339 time, or a duration from now such as "720h"), and service
+(HOST:PORT, short for access {type = "tcp", value = HOST:PORT}). Attribute
+values may be strings, numbers or booleans; nested tables become dotted
+keys. The fields owner, seq and updated are set by the daemon and ignored.`,
+		Example: `  peerctl advertise --kind service --name "inference API" --tag gpu --service 127.0.0.1:8080
+  peerctl advertise --kind compute --name "A100 box" --tag gpu --attr gpu.count=2 \
+      --access-type url --access https://gpu.example.org
   peerctl advertise -f gpu.toml
   peerctl advertise --id bafkrei... --tag gpu --tag cuda`,
 		Args: noArgs,
@@ -96,6 +103,7 @@ fields owner, seq and updated are set by the daemon and ignored.`,
 	fl.StringArrayVar(&f.attrs, "attr", nil, "attribute KEY=VALUE (repeat)")
 	fl.StringVar(&f.accessType, "access-type", "", "how to reach it: tcp, libp2p, url or contact")
 	fl.StringVar(&f.access, "access", "", "the address, protocol ID, URL or contact, by --access-type")
+	fl.StringVar(&f.service, "service", "", "a TCP service HOST:PORT on this machine that consumers reach through tunnels (short for --access-type tcp --access HOST:PORT)")
 	fl.StringSliceVar(&f.derivedFrom, "derived-from", nil, "ID of a resource this one builds on (repeat)")
 	fl.StringVar(&f.expires, "expires", "", `when it expires: a duration from now ("720h"), an RFC 3339 time, or "never"`)
 	fl.StringVar(&f.handle, "handle", "", "your local name for it, from which its ID is derived (default: made up)")
@@ -106,6 +114,7 @@ fields owner, seq and updated are set by the daemon and ignored.`,
 		[]string{resource.KindService, resource.KindDataset, resource.KindCompute, resource.KindModel, resource.KindSkill, resource.KindPerson, resource.KindFile},
 		cobra.ShellCompDirectiveNoFileComp))
 	cmd.RegisterFlagCompletionFunc("id", a.completeOwnIDs)
+	cmd.RegisterFlagCompletionFunc("service", cobra.NoFileCompletions)
 	return cmd
 }
 
@@ -114,6 +123,16 @@ fields owner, seq and updated are set by the daemon and ignored.`,
 // given applied to it.
 func (f *advertiseFlags) resource(ctx context.Context, cmd *cobra.Command, c *client.Client, now time.Time) (resource.Resource, error) {
 	changed := func(name string) bool { return cmd.Flags().Changed(name) }
+	if changed("service") {
+		for _, other := range []string{"access-type", "access"} {
+			if changed(other) {
+				return resource.Resource{}, usageErrorf("--service cannot be combined with --%s: it sets the access to tcp HOST:PORT", other)
+			}
+		}
+		if err := checkServiceAddr(f.service); err != nil {
+			return resource.Resource{}, usageErrorf("--service %v", err)
+		}
+	}
 	if f.file != "" {
 		if slices.ContainsFunc(resourceFlags, changed) {
 			return resource.Resource{}, usageErrorf("-f cannot be combined with --%s: put the resource's fields in the file", resourceFlags[slices.IndexFunc(resourceFlags, changed)])
@@ -185,6 +204,9 @@ func (f *advertiseFlags) apply(r *resource.Resource, changed func(string) bool, 
 		}
 		r.Access.Value = f.access
 	}
+	if changed("service") {
+		r.Access = resource.Access{Type: resource.AccessTCP, Value: f.service}
+	}
 	if changed("derived-from") {
 		r.DerivedFrom = f.derivedFrom
 	}
@@ -236,6 +258,8 @@ type resourceFile struct {
 		Type  string `json:"type" toml:"type"`
 		Value string `json:"value" toml:"value"`
 	} `json:"access" toml:"access"`
+	// Service is short for access {type = "tcp", value = Service}.
+	Service     string   `json:"service" toml:"service"`
 	DerivedFrom []string `json:"derived_from" toml:"derived_from"`
 	Expires     any      `json:"expires" toml:"expires"`
 
@@ -333,6 +357,15 @@ func (rf *resourceFile) resource(now time.Time) (resource.Resource, error) {
 		Tags:        rf.Tags,
 		Access:      resource.Access{Type: rf.Access.Type, Value: rf.Access.Value},
 		DerivedFrom: rf.DerivedFrom,
+	}
+	if rf.Service != "" {
+		if rf.Access.Type != "" || rf.Access.Value != "" {
+			return resource.Resource{}, errors.New(`service and access are both set: service = "HOST:PORT" is short for an access of type tcp; give one of them`)
+		}
+		if err := checkServiceAddr(rf.Service); err != nil {
+			return resource.Resource{}, fmt.Errorf("service %w", err)
+		}
+		r.Access = resource.Access{Type: resource.AccessTCP, Value: rf.Service}
 	}
 	if len(rf.Attrs) > 0 {
 		r.Attrs = map[string]string{}

@@ -64,14 +64,10 @@ func (a *app) statusCommand() *cobra.Command {
 }
 
 func (a *app) printStatus(st client.Status) error {
-	addrs := st.Addrs
-	if len(addrs) == 0 {
-		addrs = []string{"-"}
-	}
-	rows := [][]string{{"peer id", st.PeerID}, {"addrs", addrs[0]}}
-	for _, addr := range addrs[1:] {
-		rows = append(rows, []string{"", addr})
-	}
+	rows := [][]string{{"peer id", st.PeerID}}
+	rows = appendList(rows, "addrs", st.Addrs)
+	rows = append(rows, []string{"reachability", st.Reachability})
+	rows = appendList(rows, "relay addrs", st.RelayAddrs)
 	rows = append(rows,
 		[]string{"peers", strconv.Itoa(st.Peers)},
 		[]string{"resources", strconv.Itoa(st.Resources)},
@@ -80,6 +76,19 @@ func (a *app) printStatus(st client.Status) error {
 		[]string{"data dir", st.DataDir},
 	)
 	return a.printRows(rows)
+}
+
+// appendList adds a row for each item of list, labelled by the first, or
+// one row of "-" for an empty list.
+func appendList(rows [][]string, label string, list []string) [][]string {
+	if len(list) == 0 {
+		return append(rows, []string{label, "-"})
+	}
+	rows = append(rows, []string{label, list[0]})
+	for _, item := range list[1:] {
+		rows = append(rows, []string{"", item})
+	}
+	return rows
 }
 
 func (a *app) peersCommand() *cobra.Command {
@@ -107,9 +116,16 @@ func (a *app) peersCommand() *cobra.Command {
 					if len(p.Addrs) > 0 {
 						addr = p.Addrs[0]
 					}
-					rows = append(rows, []string{ids(p.PeerID, noTrunc), p.Direction, formatMS(p.LatencyMS), addr})
+					path, transport := "direct", p.Transport
+					if p.Relayed {
+						path = "relayed"
+					}
+					if transport == "" {
+						transport = "-"
+					}
+					rows = append(rows, []string{ids(p.PeerID, noTrunc), p.Direction, path, transport, formatMS(p.LatencyMS), addr})
 				}
-				return a.printTable([]string{"PEER", "DIRECTION", "LATENCY", "ADDR"}, rows)
+				return a.printTable([]string{"PEER", "DIRECTION", "PATH", "TRANSPORT", "LATENCY", "ADDR"}, rows)
 			})
 		},
 	}

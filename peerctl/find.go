@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pullnet/pullnet/peerctl/client"
+	"github.com/pullnet/pullnet/resource"
 )
 
 // Defaults of the commands that wait on the network. They match the
@@ -133,19 +134,35 @@ func (a *app) connectCommand() *cobra.Command {
 	var (
 		message string
 		timeout time.Duration
+		forward string
 	)
 	cmd := &cobra.Command{
-		Use:   "connect ID",
+		Use:   "connect ID [--forward ADDR]",
 		Short: "Ask a resource's provider for access",
 		Long: `Ask the provider of a resource (an ID from 'peerctl find') for access, and
 wait for the answer: a session and how to reach the resource, or the
 provider's reason for declining.
 
+With --forward, a granted TCP service also gets a local port whose every
+connection is carried to the service: ADDR is a port such as 9000 (on
+127.0.0.1) or HOST:PORT, and port 0 picks a free one. If the forward
+cannot be opened, the session is still granted; 'peerctl forward' retries.
+
 Exit status: 0 if granted, 1 if declined, 2 on an error.`,
+		Example: `  peerctl connect bafkrei... --forward 9000
+  peerctl connect bafkrei... --forward 0 -o json`,
 		Args: exactArgs(1, "the resource ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout <= 0 {
 				return usageErrorf("--timeout %v: want a positive duration", timeout)
+			}
+			opt := client.ConnectOptions{Message: message, Timeout: timeout}
+			if cmd.Flags().Changed("forward") {
+				addr, err := parseForwardAddr(forward)
+				if err != nil {
+					return usageErrorf("--forward %v", err)
+				}
+				opt.Forward = addr
 			}
 			c, err := a.dial()
 			if err != nil {
@@ -154,7 +171,7 @@ Exit status: 0 if granted, 1 if declined, 2 on an error.`,
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout+networkSlack)
 			defer cancel()
 			a.note("asking the provider of %s…", shortID(args[0]))
-			g, err := c.Connect(ctx, args[0], client.ConnectOptions{Message: message, Timeout: timeout})
+			g, err := c.Connect(ctx, args[0], opt)
 			if err != nil {
 				return err
 			}
@@ -174,6 +191,8 @@ Exit status: 0 if granted, 1 if declined, 2 on an error.`,
 	}
 	cmd.Flags().StringVarP(&message, "message", "m", "", "a note to the provider, shown if they decide by hand")
 	cmd.Flags().DurationVar(&timeout, "timeout", defaultConnectTimeout, "how long to wait for the provider's answer")
+	cmd.Flags().StringVar(&forward, "forward", "", "for a TCP service, also listen on this local port or HOST:PORT (0: a free port)")
+	cmd.RegisterFlagCompletionFunc("forward", cobra.NoFileCompletions)
 	return cmd
 }
 
@@ -184,8 +203,16 @@ func (a *app) printGrant(g client.ConnectResult) error {
 		line = "declined (no reason given)"
 	case !g.Granted:
 		line = "declined: " + g.Reason
+	case g.Forward != "":
+		line = fmt.Sprintf("granted session %s; forwarding %s → %s", g.Session, g.Forward, g.ResourceID)
 	case g.Access.Type == "":
 		line = "granted session " + g.Session
+	case g.Access.Value == "" && g.Access.Type == resource.AccessTCP:
+		// The provider keeps a service's address to itself: the way in is
+		// a forward.
+		line = fmt.Sprintf("granted session %s (a TCP service: 'peerctl forward %s' opens a local port to it)", g.Session, g.Session)
+	case g.Access.Value == "":
+		line = fmt.Sprintf("granted session %s (access %s)", g.Session, g.Access.Type)
 	default:
 		line = fmt.Sprintf("granted session %s (access %s %s)", g.Session, g.Access.Type, g.Access.Value)
 	}

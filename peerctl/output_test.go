@@ -59,3 +59,46 @@ func TestParseExpiry(t *testing.T) {
 		}
 	}
 }
+
+func TestParseForwardAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"9000":           "127.0.0.1:9000",
+		"0":              "127.0.0.1:0",
+		" 9000 ":         "127.0.0.1:9000",
+		"127.0.0.1:0":    "127.0.0.1:0",
+		"localhost:9000": "localhost:9000",
+		"0.0.0.0:9000":   "0.0.0.0:9000",
+		":9000":          ":9000",
+		"[::1]:0":        "[::1]:0",
+	} {
+		if got, err := parseForwardAddr(in); err != nil || got != want {
+			t.Errorf("parseForwardAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "http", "65536", "-1", "+9000", "09000", "::1", "localhost", "localhost:", "host:http", "[::1]"} {
+		if got, err := parseForwardAddr(in); err == nil {
+			t.Errorf("parseForwardAddr(%q) = %q; want an error", in, got)
+		}
+	}
+}
+
+func TestFormatBytesAndUntil(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 10 << 10: "10 KiB",
+		5 << 20: "5.0 MiB", 123 << 30: "123 GiB", 3 << 40: "3.0 TiB", 2000 << 50: "2000 PiB"} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("formatBytes(%d) = %q; want %q", n, got, want)
+		}
+	}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for d, want := range map[time.Duration]string{
+		-time.Second: "expired", 0: "expired", 42 * time.Second: "in 42s",
+		59*time.Minute + 50*time.Second: "in 1h0m", 23*time.Hour + 30*time.Minute: "in 23h30m", 90 * time.Minute: "in 1h30m",
+	} {
+		if got := formatUntil(now.Add(d), now); got != want {
+			t.Errorf("formatUntil(now+%v) = %q; want %q", d, got, want)
+		}
+	}
+	if got := formatUntil(time.Time{}, now); got != "-" {
+		t.Errorf("formatUntil(zero) = %q", got)
+	}
+}

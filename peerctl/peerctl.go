@@ -82,7 +82,8 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:   "peerctl",
 		Short: "Control a running pulld",
 		Long: `peerctl controls a running pulld through its control socket: advertise what
-you offer, find what others offer, and connect to it.
+you offer, find what others offer, connect to it, and reach a TCP service
+through a local port (forward).
 
 Every command takes -o json for scripts (find prints one JSON object per
 line). Exit codes: 0 success, 1 nothing found or connect declined, 2 error.`,
@@ -117,6 +118,11 @@ line). Exit codes: 0 success, 1 nothing found or connect declined, 2 error.`,
 		a.requestsCommand(),
 		a.approveCommand(),
 		a.declineCommand(),
+		a.forwardCommand(),
+		a.forwardsCommand(),
+		a.closeCommand(),
+		a.sessionsCommand(),
+		a.revokeCommand(),
 	)
 	return root
 }

@@ -121,6 +121,14 @@ func TestNoDaemon(t *testing.T) {
 		{"requests"},
 		{"approve", "s1"},
 		{"decline", "s1", "--reason", "busy"},
+		{"connect", "bafkreiid", "--forward", "9000"},
+		{"forward", "s1"},
+		{"forward", "s1", "9000"},
+		{"forwards"},
+		{"close", "s1"},
+		{"sessions"},
+		{"revoke", "s1"},
+		{"advertise", "--kind", "service", "--name", "x", "--service", "127.0.0.1:8080"},
 		{"-o", "json", "status"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -170,6 +178,24 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"advertise", "--kind", "skill", "--name", "x", "--expires", "tomorrow"}, `--expires: "tomorrow": want a duration`},
 		{[]string{"advertise", "-f", "r.json", "--name", "x"}, `-f cannot be combined with --name`},
 		{[]string{"advertise", "-f", "r.yaml"}, `r.yaml: unknown format: name the file .json or .toml`},
+		{[]string{"advertise", "--kind", "service", "--name", "x", "--service", "127.0.0.1:8080", "--access-type", "tcp"}, `--service cannot be combined with --access-type`},
+		{[]string{"advertise", "--kind", "service", "--name", "x", "--access", "127.0.0.1:8080", "--service", "127.0.0.1:8080"}, `--service cannot be combined with --access`},
+		{[]string{"advertise", "--kind", "service", "--name", "x", "--service", "8080"}, `--service "8080": want HOST:PORT, such as 127.0.0.1:8080`},
+		{[]string{"advertise", "--kind", "service", "--name", "x", "--service", "localhost:0"}, `--service "localhost:0": port "0" is not a number from 1 to 65535`},
+		{[]string{"advertise", "-f", "r.json", "--service", "127.0.0.1:8080"}, `-f cannot be combined with --service`},
+		{[]string{"advertise", "--id", "bafkreiid", "--service", "127.0.0.1:8080", "--access-type", "url"}, `--service cannot be combined with --access-type`},
+		{[]string{"connect", "x", "--forward", "http"}, `--forward "http": port "http" is not a number from 0 to 65535`},
+		{[]string{"connect", "x", "--forward", "70000"}, `--forward "70000": port "70000" is not a number`},
+		{[]string{"connect", "x", "--forward", ""}, `--forward want a port such as 9000`},
+		{[]string{"connect", "x", "--forward", "::1"}, `--forward "::1": want a port such as 9000, or HOST:PORT`},
+		{[]string{"forward"}, `forward: missing the SESSION`},
+		{[]string{"forward", "s", "9000", "extra"}, `forward takes only SESSION and ADDR; unexpected "extra"`},
+		{[]string{"forward", "s", "localhost:-1"}, `forward: ADDR "localhost:-1": port "-1" is not a number`},
+		{[]string{"forwards", "x"}, `forwards takes no arguments, got "x"`},
+		{[]string{"close"}, `close: missing the forward's SESSION`},
+		{[]string{"revoke"}, `revoke: missing the SESSION`},
+		{[]string{"revoke", "a", "b"}, `revoke takes only the SESSION; unexpected "b"`},
+		{[]string{"sessions", "x"}, `sessions takes no arguments, got "x"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			r := run(t, dir, tc.args...)
@@ -194,11 +220,14 @@ func TestHelp(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
+	id := controltest.PeerID.String()
+	relay := "/ip4/10.0.0.9/tcp/4001/p2p/" + controltest.PeerID3.String() + "/p2p-circuit/p2p/" + id
 	d := startDaemon(t, &controltest.Backend{
 		ListenAddrs: []ma.Multiaddr{mustAddr(t, "/ip4/127.0.0.1/tcp/4001"), mustAddr(t, "/ip6/::1/tcp/4001")},
 		Connected:   []node.PeerInfo{{ID: controltest.PeerID2}, {ID: controltest.PeerID3}},
+		Reach:       "private",
+		Relays:      []ma.Multiaddr{mustAddr(t, relay)},
 	})
-	id := controltest.PeerID.String()
 
 	out := d.ok("-o", "json", "status")
 	objs := jsonLines(t, out)
@@ -208,32 +237,44 @@ func TestStatus(t *testing.T) {
 	st := objs[0]
 	wantAddrs := []any{"/ip4/127.0.0.1/tcp/4001/p2p/" + id, "/ip6/::1/tcp/4001/p2p/" + id}
 	if st["peer_id"] != id || fmt.Sprint(st["addrs"]) != fmt.Sprint(wantAddrs) || st["peers"] != 2.0 ||
-		st["resources"] != 0.0 || st["policy"] != "open" || st["version"] != "v0.0.0-test" || st["data_dir"] != d.dir {
+		st["resources"] != 0.0 || st["policy"] != "open" || st["version"] != "v0.0.0-test" || st["data_dir"] != d.dir ||
+		st["reachability"] != "private" || fmt.Sprint(st["relay_addrs"]) != fmt.Sprint([]any{relay}) {
 		t.Errorf("status -o json = %s", out)
 	}
 
-	want := fmt.Sprintf(`peer id    %s
-addrs      /ip4/127.0.0.1/tcp/4001/p2p/%s
-           /ip6/::1/tcp/4001/p2p/%s
-peers      2
-resources  0
-policy     open
-version    v0.0.0-test
-data dir   %s
-`, id, id, id, d.dir)
+	want := fmt.Sprintf(`peer id       %s
+addrs         /ip4/127.0.0.1/tcp/4001/p2p/%s
+              /ip6/::1/tcp/4001/p2p/%s
+reachability  private
+relay addrs   %s
+peers         2
+resources     0
+policy        open
+version       v0.0.0-test
+data dir      %s
+`, id, id, id, relay, d.dir)
 	if got := d.ok("status"); got != want {
 		t.Errorf("status:\n%s\nwant:\n%s", got, want)
+	}
+
+	// A daemon without addresses or relays says so.
+	bare := startDaemon(t, &controltest.Backend{})
+	got := bare.ok("status")
+	for _, line := range []string{"\naddrs         -\n", "\nreachability  unknown\n", "\nrelay addrs   -\n"} {
+		if !strings.Contains(got, line) {
+			t.Errorf("status of a bare daemon lacks %q:\n%s", line, got)
+		}
 	}
 }
 
 func TestPeers(t *testing.T) {
 	d := startDaemon(t, &controltest.Backend{Connected: []node.PeerInfo{
-		{ID: controltest.PeerID2, Addrs: []ma.Multiaddr{mustAddr(t, "/ip4/10.0.0.2/tcp/4001")}, Direction: network.DirOutbound, Latency: 12300 * time.Microsecond},
-		{ID: controltest.PeerID3, Direction: network.DirInbound},
+		{ID: controltest.PeerID2, Addrs: []ma.Multiaddr{mustAddr(t, "/ip4/10.0.0.2/tcp/4001")}, Direction: network.DirOutbound, Latency: 12300 * time.Microsecond, Transport: "tcp"},
+		{ID: controltest.PeerID3, Direction: network.DirInbound, Relayed: true, Transport: "relay"},
 	}})
-	want := `PEER         DIRECTION  LATENCY  ADDR
-12D3…uVF6wv  outbound   12.3ms   /ip4/10.0.0.2/tcp/4001
-12D3…hNQdmr  inbound    -        -
+	want := `PEER         DIRECTION  PATH     TRANSPORT  LATENCY  ADDR
+12D3…uVF6wv  outbound   direct   tcp        12.3ms   /ip4/10.0.0.2/tcp/4001
+12D3…hNQdmr  inbound    relayed  relay      -        -
 `
 	// shortID keeps the first four and last six characters.
 	id2, id3 := controltest.PeerID2.String(), controltest.PeerID3.String()
@@ -249,14 +290,15 @@ func TestPeers(t *testing.T) {
 	if err := json.Unmarshal([]byte(d.ok("peers", "-o", "json")), &peers); err != nil {
 		t.Fatal(err)
 	}
-	if len(peers) != 2 || peers[0]["peer_id"] != id2 || peers[0]["direction"] != "outbound" || peers[0]["latency_ms"] != 12.3 {
+	if len(peers) != 2 || peers[0]["peer_id"] != id2 || peers[0]["direction"] != "outbound" || peers[0]["latency_ms"] != 12.3 ||
+		peers[0]["relayed"] != false || peers[0]["transport"] != "tcp" || peers[1]["relayed"] != true || peers[1]["transport"] != "relay" {
 		t.Errorf("peers -o json = %v", peers)
 	}
 }
 
 func TestEmptyListsAreJSONArrays(t *testing.T) {
 	d := startDaemon(t, &controltest.Backend{})
-	for _, cmd := range []string{"peers", "ls", "requests"} {
+	for _, cmd := range []string{"peers", "ls", "requests", "forwards", "sessions"} {
 		if got := d.ok("-o", "json", cmd); got != "[]\n" {
 			t.Errorf("%s -o json = %q; want []", cmd, got)
 		}
@@ -581,7 +623,7 @@ func TestConnect(t *testing.T) {
 	want := map[string]any{
 		"granted": true, "session": "sess-1", "reason": "",
 		"access":   map[string]any{"type": "tcp", "value": "127.0.0.1:8080"},
-		"provider": controltest.PeerID2.String(), "resource_id": granted,
+		"provider": controltest.PeerID2.String(), "resource_id": granted, "forward": "",
 	}
 	if len(objs) != 1 || fmt.Sprint(objs[0]) != fmt.Sprint(want) {
 		t.Errorf("connect -o json = %v; want %v", objs, want)

@@ -35,7 +35,7 @@ type Catalog struct {
 
 	mu       sync.RWMutex
 	recs     map[string]*signed.Record // by resource ID; never mutated, only replaced
-	services map[string]string        // resource ID → local service address
+	services map[string]string         // resource ID → local service address
 }
 
 // Open loads the catalog from store. Records that no longer verify are

@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +48,15 @@ type Backend interface {
 	Requests() []node.Request
 	Approve(session string) error
 	Decline(session, reason string) error
+
+	// Reachability is "public", "private" or "unknown".
+	Reachability() string
+	RelayAddrs() []ma.Multiaddr
+	Forward(ctx context.Context, session, listen string) (node.ForwardInfo, error)
+	Forwards() []node.ForwardInfo
+	CloseForward(ctx context.Context, session string) error
+	Sessions(ctx context.Context) ([]node.SessionInfo, error)
+	Revoke(ctx context.Context, session string) error
 }
 
 var _ Backend = (*node.Node)(nil)
@@ -101,9 +112,6 @@ type server struct {
 	b    Backend
 	opts Options
 	log  *slog.Logger
-
-	// Calls not implemented yet answer Unimplemented.
-	controlv1connect.UnimplementedControlServiceHandler
 }
 
 var _ controlv1connect.ControlServiceHandler = (*server)(nil)
@@ -118,6 +126,9 @@ func (s *server) Status(ctx context.Context, _ *connect.Request[controlv1.Status
 		Version:   s.opts.Version,
 		DataDir:   s.opts.DataDir,
 		Policy:    policyMode(s.b.Policy()),
+		// RelayAddrs are full already; fullAddrs leaves them as they are.
+		Reachability: s.b.Reachability(),
+		RelayAddrs:   fullAddrs(id, s.b.RelayAddrs()),
 	}), nil
 }
 
@@ -217,6 +228,14 @@ func (s *server) Connect(ctx context.Context, req *connect.Request[controlv1.Con
 	if err != nil {
 		return nil, err
 	}
+	// A bad forward address is refused before the provider is asked, so a
+	// typo does not cost a session.
+	fwd := strings.TrimSpace(req.Msg.GetForward())
+	if fwd != "" {
+		if err := checkListen("forward", fwd); err != nil {
+			return nil, err
+		}
+	}
 	connectCtx, cancel := context.WithTimeoutCause(ctx, timeout, errConnectTimedOut)
 	defer cancel()
 	g, err := s.b.Connect(connectCtx, id, req.Msg.GetMessage())
@@ -229,14 +248,26 @@ func (s *server) Connect(ctx context.Context, req *connect.Request[controlv1.Con
 		}
 		return nil, s.toConnectError("connect", err)
 	}
-	return connect.NewResponse(&controlv1.ConnectResponse{
-		Granted:    g.Granted,
-		Session:    g.Session,
-		Reason:     g.Reason,
-		Access:     resourcepb.AccessToProto(g.Access),
-		Provider:   g.Provider.String(),
-		ResourceId: g.ResourceID,
-	}), nil
+	res := &controlv1.ConnectResponse{
+		Granted:     g.Granted,
+		Session:     g.Session,
+		Reason:      g.Reason,
+		Access:      resourcepb.AccessToProto(g.Access),
+		Provider:    g.Provider.String(),
+		ResourceId:  g.ResourceID,
+		ExpiresUnix: unixOrZero(g.Expires),
+	}
+	if g.Granted && fwd != "" {
+		f, err := s.b.Forward(ctx, g.Session, fwd)
+		if err != nil {
+			// The grant stands: the participant can open the forward
+			// later, so the message must carry the session.
+			return nil, s.toConnectError("connect", fmt.Errorf(
+				"session %s was granted, but its forward was not opened (open it with 'peerctl forward %s'): %w", g.Session, g.Session, err))
+		}
+		res.Forward = f.Listen
+	}
+	return connect.NewResponse(res), nil
 }
 
 func (s *server) ListRequests(ctx context.Context, _ *connect.Request[controlv1.ListRequestsRequest]) (*connect.Response[controlv1.ListRequestsResponse], error) {
@@ -276,6 +307,109 @@ func (s *server) Decline(ctx context.Context, req *connect.Request[controlv1.Dec
 		return nil, s.toConnectError("decline", err)
 	}
 	return connect.NewResponse(&controlv1.DeclineResponse{}), nil
+}
+
+func (s *server) Forward(ctx context.Context, req *connect.Request[controlv1.ForwardRequest]) (*connect.Response[controlv1.ForwardResponse], error) {
+	session, err := required("session", req.Msg.GetSession())
+	if err != nil {
+		return nil, err
+	}
+	// The node listens on 127.0.0.1 with a free port when none is given.
+	listen := strings.TrimSpace(req.Msg.GetListen())
+	if listen != "" {
+		if err := checkListen("listen", listen); err != nil {
+			return nil, err
+		}
+	}
+	f, err := s.b.Forward(ctx, session, listen)
+	if err != nil {
+		return nil, s.toConnectError("forward", err)
+	}
+	return connect.NewResponse(&controlv1.ForwardResponse{Forward: forwardToWire(f)}), nil
+}
+
+func (s *server) Forwards(ctx context.Context, _ *connect.Request[controlv1.ForwardsRequest]) (*connect.Response[controlv1.ForwardsResponse], error) {
+	fs := s.b.Forwards()
+	out := make([]*controlv1.ForwardInfo, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, forwardToWire(f))
+	}
+	return connect.NewResponse(&controlv1.ForwardsResponse{Forwards: out}), nil
+}
+
+func (s *server) CloseForward(ctx context.Context, req *connect.Request[controlv1.CloseForwardRequest]) (*connect.Response[controlv1.CloseForwardResponse], error) {
+	session, err := required("session", req.Msg.GetSession())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.CloseForward(ctx, session); err != nil {
+		return nil, s.toConnectError("close forward", err)
+	}
+	return connect.NewResponse(&controlv1.CloseForwardResponse{}), nil
+}
+
+func (s *server) Sessions(ctx context.Context, _ *connect.Request[controlv1.SessionsRequest]) (*connect.Response[controlv1.SessionsResponse], error) {
+	ss, err := s.b.Sessions(ctx)
+	if err != nil {
+		return nil, s.toConnectError("sessions", err)
+	}
+	out := make([]*controlv1.SessionInfo, 0, len(ss))
+	for _, si := range ss {
+		out = append(out, &controlv1.SessionInfo{
+			Session:     si.Session,
+			ResourceId:  si.ResourceID,
+			Role:        si.Role,
+			Peer:        si.Peer.String(),
+			IssuedUnix:  unixOrZero(si.Issued),
+			ExpiresUnix: unixOrZero(si.Expires),
+			Revoked:     si.Revoked,
+			BytesIn:     si.BytesIn,
+			BytesOut:    si.BytesOut,
+			TunnelsOpen: si.TunnelsOpen,
+		})
+	}
+	return connect.NewResponse(&controlv1.SessionsResponse{Sessions: out}), nil
+}
+
+func (s *server) Revoke(ctx context.Context, req *connect.Request[controlv1.RevokeRequest]) (*connect.Response[controlv1.RevokeResponse], error) {
+	session, err := required("session", req.Msg.GetSession())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.b.Revoke(ctx, session); err != nil {
+		return nil, s.toConnectError("revoke", err)
+	}
+	return connect.NewResponse(&controlv1.RevokeResponse{}), nil
+}
+
+// checkListen accepts a local address to listen on: host:port with a
+// numeric port, where port 0 picks a free one. The host may be empty
+// (every interface), as for net.Listen.
+func checkListen(field, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return invalidArgument(fmt.Sprintf("%s %q: want host:port, such as 127.0.0.1:9000 (port 0 picks a free port)", field, addr))
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return invalidArgument(fmt.Sprintf("%s %q: port %q is not a number from 0 to 65535", field, addr, port))
+	}
+	return nil
+}
+
+func forwardToWire(f node.ForwardInfo) *controlv1.ForwardInfo {
+	return &controlv1.ForwardInfo{
+		Session:     f.Session,
+		ResourceId:  f.ResourceID,
+		Provider:    f.Provider,
+		Listen:      f.Listen,
+		BytesIn:     f.BytesIn,
+		BytesOut:    f.BytesOut,
+		ConnsOpen:   f.ConnsOpen,
+		ConnsTotal:  f.ConnsTotal,
+		Error:       f.Err,
+		CreatedUnix: unixOrZero(f.Created),
+		Active:      f.Active,
+	}
 }
 
 // policyMode names the node's connect policy, spelling out the open policy
@@ -373,6 +507,8 @@ func peerToWire(p node.PeerInfo) *controlv1.Peer {
 		Addrs:     addrStrings(p.Addrs),
 		Direction: directionString(p.Direction),
 		LatencyUs: p.Latency.Microseconds(),
+		Relayed:   p.Relayed,
+		Transport: p.Transport,
 	}
 }
 

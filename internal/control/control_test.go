@@ -100,6 +100,8 @@ func TestStatus(t *testing.T) {
 		},
 		Connected:  []node.PeerInfo{{ID: controltest.PeerID2}},
 		PolicyMode: node.PolicyManual,
+		Reach:      "private",
+		Relays:     []ma.Multiaddr{mustAddr(t, "/ip4/10.0.0.9/tcp/4001/p2p/"+controltest.PeerID3.String()+"/p2p-circuit/p2p/"+controltest.PeerID.String())},
 	}
 	if _, err := b.Advertise(context.Background(), resource.Resource{Kind: "skill", Name: "go reviews"}); err != nil {
 		t.Fatal(err)
@@ -121,6 +123,9 @@ func TestStatus(t *testing.T) {
 		Version:   "v1.2.3",
 		DataDir:   "/data",
 		Policy:    node.PolicyManual,
+
+		Reachability: "private",
+		RelayAddrs:   []string{"/ip4/10.0.0.9/tcp/4001/p2p/" + controltest.PeerID3.String() + "/p2p-circuit/p2p/" + id},
 	}
 	if got := res.Msg; !proto.Equal(got, want) {
 		t.Errorf("Status:\n got %v\nwant %v", got, want)
@@ -129,8 +134,8 @@ func TestStatus(t *testing.T) {
 
 func TestPeers(t *testing.T) {
 	b := &controltest.Backend{Connected: []node.PeerInfo{
-		{ID: controltest.PeerID2, Addrs: []ma.Multiaddr{mustAddr(t, "/ip4/10.0.0.2/tcp/4001")}, Direction: network.DirOutbound, Latency: 2500 * time.Microsecond},
-		{ID: controltest.PeerID3, Direction: network.DirInbound},
+		{ID: controltest.PeerID2, Addrs: []ma.Multiaddr{mustAddr(t, "/ip4/10.0.0.2/tcp/4001")}, Direction: network.DirOutbound, Latency: 2500 * time.Microsecond, Transport: "tcp"},
+		{ID: controltest.PeerID3, Direction: network.DirInbound, Relayed: true, Transport: "relay"},
 	}}
 	sock := controltest.Start(t, b, control.Options{})
 	res, err := newClient(t, sock, false).Peers(context.Background(), connect.NewRequest(&controlv1.PeersRequest{}))
@@ -142,10 +147,11 @@ func TestPeers(t *testing.T) {
 		t.Fatalf("got %d peers; want 2", len(got))
 	}
 	if p := got[0]; p.GetPeerId() != controltest.PeerID2.String() || p.GetDirection() != "outbound" ||
-		p.GetLatencyUs() != 2500 || len(p.GetAddrs()) != 1 || p.GetAddrs()[0] != "/ip4/10.0.0.2/tcp/4001" {
+		p.GetLatencyUs() != 2500 || len(p.GetAddrs()) != 1 || p.GetAddrs()[0] != "/ip4/10.0.0.2/tcp/4001" ||
+		p.GetRelayed() || p.GetTransport() != "tcp" {
 		t.Errorf("peer 0 = %v", p)
 	}
-	if p := got[1]; p.GetDirection() != "inbound" || p.GetLatencyUs() != 0 {
+	if p := got[1]; p.GetDirection() != "inbound" || p.GetLatencyUs() != 0 || !p.GetRelayed() || p.GetTransport() != "relay" {
 		t.Errorf("peer 1 = %v", p)
 	}
 }
@@ -262,6 +268,34 @@ func TestValidation(t *testing.T) {
 			_, err := c.Decline(ctx, connect.NewRequest(&controlv1.DeclineRequest{Reason: "no"}))
 			return err
 		}, "session is required"},
+		{"connect with a forward that is not host:port", func() error {
+			_, err := c.Connect(ctx, connect.NewRequest(&controlv1.ConnectRequest{Id: "x", Forward: "9000"}))
+			return err
+		}, `forward "9000": want host:port`},
+		{"connect with a forward port out of range", func() error {
+			_, err := c.Connect(ctx, connect.NewRequest(&controlv1.ConnectRequest{Id: "x", Forward: "127.0.0.1:65536"}))
+			return err
+		}, `port "65536" is not a number from 0 to 65535`},
+		{"forward without session", func() error {
+			_, err := c.Forward(ctx, connect.NewRequest(&controlv1.ForwardRequest{Listen: "127.0.0.1:0"}))
+			return err
+		}, "session is required"},
+		{"forward with a named port", func() error {
+			_, err := c.Forward(ctx, connect.NewRequest(&controlv1.ForwardRequest{Session: "s", Listen: "localhost:http"}))
+			return err
+		}, `listen "localhost:http": port "http" is not a number`},
+		{"forward with a bad address", func() error {
+			_, err := c.Forward(ctx, connect.NewRequest(&controlv1.ForwardRequest{Session: "s", Listen: "::1"}))
+			return err
+		}, `listen "::1": want host:port`},
+		{"close forward without session", func() error {
+			_, err := c.CloseForward(ctx, connect.NewRequest(&controlv1.CloseForwardRequest{Session: " "}))
+			return err
+		}, "session is required"},
+		{"revoke without session", func() error {
+			_, err := c.Revoke(ctx, connect.NewRequest(&controlv1.RevokeRequest{}))
+			return err
+		}, "session is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantCode(t, tc.call(), connect.CodeInvalidArgument, tc.want)
@@ -285,6 +319,13 @@ func (*panickyBackend) Connect(context.Context, string, string) (node.Grant, err
 }
 func (*panickyBackend) Approve(string) error         { panic("Approve reached the backend") }
 func (*panickyBackend) Decline(string, string) error { panic("Decline reached the backend") }
+func (*panickyBackend) Forward(context.Context, string, string) (node.ForwardInfo, error) {
+	panic("Forward reached the backend")
+}
+func (*panickyBackend) CloseForward(context.Context, string) error {
+	panic("CloseForward reached the backend")
+}
+func (*panickyBackend) Revoke(context.Context, string) error { panic("Revoke reached the backend") }
 
 func TestPanicIsInternal(t *testing.T) {
 	sock := controltest.Start(t, &panickyBackend{}, control.Options{})

@@ -183,10 +183,8 @@ func (m *Manager) carry(ctx context.Context, f *fwd, c *net.TCPConn) {
 	}
 	f.counters.Open.Add(1)
 	f.counters.Total.Add(1)
-	in, out := tunnel.Pipe(str, c)
+	tunnel.Pipe(str, c, &f.counters.In, &f.counters.Out)
 	f.counters.Open.Add(-1)
-	f.counters.In.Add(in)
-	f.counters.Out.Add(out)
 }
 
 // Close stops a forward, closes its connections and forgets it.

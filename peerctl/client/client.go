@@ -175,6 +175,12 @@ type Status struct {
 	// Policy is how the daemon answers connect requests: open, allowlist or
 	// manual.
 	Policy string `json:"policy"`
+	// Reachability is "public", "private" or "unknown": whether peers can
+	// dial the daemon directly, as AutoNAT has found.
+	Reachability string `json:"reachability"`
+	// RelayAddrs are the daemon's addresses through circuit relays, by which
+	// peers reach it when it is behind NAT.
+	RelayAddrs []string `json:"relay_addrs"`
 }
 
 // Peer is one live connection of a daemon.
@@ -185,6 +191,11 @@ type Peer struct {
 	Direction string `json:"direction"`
 	// LatencyMS is the daemon's estimate of the round trip; 0 when unknown.
 	LatencyMS float64 `json:"latency_ms"`
+	// Relayed is true when the daemon reaches the peer only through a
+	// relay.
+	Relayed bool `json:"relayed"`
+	// Transport is tcp, quic, webtransport, relay or other.
+	Transport string `json:"transport"`
 }
 
 // AdvertiseResult identifies the version of a resource a daemon advertised.
@@ -223,6 +234,11 @@ type ConnectOptions struct {
 	// Timeout bounds the wait for the provider's answer; 0 leaves it to the
 	// daemon (2m30s).
 	Timeout time.Duration
+	// Forward, when set, opens a forward for a granted TCP service: a local
+	// listener on this host:port (port 0 picks a free one). If the grant
+	// comes but the forward fails, Connect fails with a message naming the
+	// session, which stays granted.
+	Forward string
 }
 
 // ConnectResult is a provider's answer to a connect: a session when Granted,
@@ -234,6 +250,56 @@ type ConnectResult struct {
 	Access     resource.Access `json:"access"`
 	Provider   string          `json:"provider"`
 	ResourceID string          `json:"resource_id"`
+	// Forward is the local address of the forward that ConnectOptions.Forward
+	// asked for, such as 127.0.0.1:9000; empty when none was.
+	Forward string `json:"forward"`
+	// Expires is when the session ends; zero on a decline.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Forward is a port forward: a local listener of the daemon whose
+// connections are carried through tunnels to a provider's service.
+type Forward struct {
+	Session    string `json:"session"`
+	ResourceID string `json:"resource_id"`
+	Provider   string `json:"provider"`
+	// Listen is the local address the forward listens on.
+	Listen string `json:"listen"`
+	// BytesIn and BytesOut count the traffic from and to the service.
+	BytesIn  int64 `json:"bytes_in"`
+	BytesOut int64 `json:"bytes_out"`
+	// ConnsOpen and ConnsTotal count the local connections: open now, and
+	// accepted since the forward opened.
+	ConnsOpen  int64 `json:"conns_open"`
+	ConnsTotal int64 `json:"conns_total"`
+	// Error is the last error a connection met, or why the forward could
+	// not be restored when the daemon restarted.
+	Error string `json:"error"`
+	// Active is false for a forward the daemon could not restore: it is
+	// listed, with the reason in Error, but does not listen.
+	Active  bool      `json:"active"`
+	Created time.Time `json:"created,omitzero"`
+}
+
+// Session is a session from the daemon's side: one it granted as a
+// provider, or one it holds as a consumer.
+type Session struct {
+	Session    string `json:"session"`
+	ResourceID string `json:"resource_id"`
+	// Role is "provider" for a session the daemon granted, "consumer" for
+	// one it holds.
+	Role string `json:"role"`
+	// Peer is the other side: the consumer or the provider.
+	Peer string `json:"peer"`
+	// Issued is when the session was granted; zero when the daemon does not
+	// know (it is the consumer).
+	Issued  time.Time `json:"issued,omitzero"`
+	Expires time.Time `json:"expires,omitzero"`
+	Revoked bool      `json:"revoked"`
+	// BytesIn and BytesOut count tunnel traffic as the daemon saw it.
+	BytesIn     int64 `json:"bytes_in"`
+	BytesOut    int64 `json:"bytes_out"`
+	TunnelsOpen int64 `json:"tunnels_open"`
 }
 
 // Request is a connect request waiting for the participant's decision.
@@ -260,6 +326,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 		Version:   m.GetVersion(),
 		DataDir:   m.GetDataDir(),
 		Policy:    m.GetPolicy(),
+
+		Reachability: m.GetReachability(),
+		RelayAddrs:   nonNil(m.GetRelayAddrs()),
 	}, nil
 }
 
@@ -276,6 +345,8 @@ func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
 			Addrs:     nonNil(p.GetAddrs()),
 			Direction: p.GetDirection(),
 			LatencyMS: float64(p.GetLatencyUs()) / 1000,
+			Relayed:   p.GetRelayed(),
+			Transport: p.GetTransport(),
 		})
 	}
 	return out, nil
@@ -353,6 +424,7 @@ func (c *Client) Connect(ctx context.Context, id string, opt ConnectOptions) (Co
 		Id:        id,
 		Message:   opt.Message,
 		TimeoutMs: millis(opt.Timeout),
+		Forward:   opt.Forward,
 	}))
 	if err != nil {
 		return ConnectResult{}, wrap(err)
@@ -365,6 +437,8 @@ func (c *Client) Connect(ctx context.Context, id string, opt ConnectOptions) (Co
 		Access:     resourcepb.AccessFromProto(m.GetAccess()),
 		Provider:   m.GetProvider(),
 		ResourceID: m.GetResourceId(),
+		Forward:    m.GetForward(),
+		Expires:    fromUnix(m.GetExpiresUnix()),
 	}, nil
 }
 
@@ -383,9 +457,7 @@ func (c *Client) Requests(ctx context.Context) ([]Request, error) {
 			Consumer:   m.GetConsumer(),
 			Message:    m.GetMessage(),
 		}
-		if s := m.GetReceivedUnix(); s != 0 {
-			r.Received = time.Unix(s, 0).UTC()
-		}
+		r.Received = fromUnix(m.GetReceivedUnix())
 		out = append(out, r)
 	}
 	return out, nil
@@ -402,6 +474,94 @@ func (c *Client) Approve(ctx context.Context, session string) error {
 func (c *Client) Decline(ctx context.Context, session, reason string) error {
 	_, err := c.rpc.Decline(ctx, connect.NewRequest(&controlv1.DeclineRequest{Session: session, Reason: reason}))
 	return wrap(err)
+}
+
+// Forward opens a forward for session, a session of a TCP service the
+// daemon holds: a local listener on listen (host:port; port 0 picks a free
+// port, and "" means 127.0.0.1 with a free port) whose connections are
+// carried to the provider's service.
+func (c *Client) Forward(ctx context.Context, session, listen string) (Forward, error) {
+	res, err := c.rpc.Forward(ctx, connect.NewRequest(&controlv1.ForwardRequest{Session: session, Listen: listen}))
+	if err != nil {
+		return Forward{}, wrap(err)
+	}
+	return forwardFromProto(res.Msg.GetForward()), nil
+}
+
+// Forwards lists the daemon's forwards, with their traffic.
+func (c *Client) Forwards(ctx context.Context) ([]Forward, error) {
+	res, err := c.rpc.Forwards(ctx, connect.NewRequest(&controlv1.ForwardsRequest{}))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]Forward, 0, len(res.Msg.GetForwards()))
+	for _, m := range res.Msg.GetForwards() {
+		out = append(out, forwardFromProto(m))
+	}
+	return out, nil
+}
+
+// CloseForward closes the forward of session and its connections. The
+// session stays granted.
+func (c *Client) CloseForward(ctx context.Context, session string) error {
+	_, err := c.rpc.CloseForward(ctx, connect.NewRequest(&controlv1.CloseForwardRequest{Session: session}))
+	return wrap(err)
+}
+
+// Sessions lists the sessions the daemon granted and those it holds.
+func (c *Client) Sessions(ctx context.Context) ([]Session, error) {
+	res, err := c.rpc.Sessions(ctx, connect.NewRequest(&controlv1.SessionsRequest{}))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]Session, 0, len(res.Msg.GetSessions()))
+	for _, m := range res.Msg.GetSessions() {
+		out = append(out, Session{
+			Session:     m.GetSession(),
+			ResourceID:  m.GetResourceId(),
+			Role:        m.GetRole(),
+			Peer:        m.GetPeer(),
+			Issued:      fromUnix(m.GetIssuedUnix()),
+			Expires:     fromUnix(m.GetExpiresUnix()),
+			Revoked:     m.GetRevoked(),
+			BytesIn:     m.GetBytesIn(),
+			BytesOut:    m.GetBytesOut(),
+			TunnelsOpen: m.GetTunnelsOpen(),
+		})
+	}
+	return out, nil
+}
+
+// Revoke ends session, a session the daemon granted: its live tunnels close
+// and no new one opens.
+func (c *Client) Revoke(ctx context.Context, session string) error {
+	_, err := c.rpc.Revoke(ctx, connect.NewRequest(&controlv1.RevokeRequest{Session: session}))
+	return wrap(err)
+}
+
+func forwardFromProto(m *controlv1.ForwardInfo) Forward {
+	return Forward{
+		Session:    m.GetSession(),
+		ResourceID: m.GetResourceId(),
+		Provider:   m.GetProvider(),
+		Listen:     m.GetListen(),
+		BytesIn:    m.GetBytesIn(),
+		BytesOut:   m.GetBytesOut(),
+		ConnsOpen:  m.GetConnsOpen(),
+		ConnsTotal: m.GetConnsTotal(),
+		Error:      m.GetError(),
+		Active:     m.GetActive(),
+		Created:    fromUnix(m.GetCreatedUnix()),
+	}
+}
+
+// fromUnix converts the wire's Unix seconds to a UTC time, 0 to the zero
+// time.
+func fromUnix(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
 }
 
 // millis converts a timeout to the wire's milliseconds, rounding a positive

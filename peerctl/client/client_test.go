@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,9 +33,13 @@ func start(t *testing.T, b *controltest.Backend) *client.Client {
 
 func TestStatusAndPeers(t *testing.T) {
 	addr, _ := ma.NewMultiaddr("/ip4/127.0.0.1/tcp/4001")
+	relay := "/ip4/10.0.0.9/tcp/4001/p2p/" + controltest.PeerID3.String() + "/p2p-circuit/p2p/" + controltest.PeerID.String()
+	relayAddr, _ := ma.NewMultiaddr(relay)
 	c := start(t, &controltest.Backend{
 		ListenAddrs: []ma.Multiaddr{addr},
-		Connected:   []node.PeerInfo{{ID: controltest.PeerID2, Direction: network.DirInbound, Latency: 1500 * time.Microsecond}},
+		Connected:   []node.PeerInfo{{ID: controltest.PeerID2, Direction: network.DirInbound, Latency: 1500 * time.Microsecond, Relayed: true, Transport: "relay"}},
+		Reach:       "private",
+		Relays:      []ma.Multiaddr{relayAddr},
 	})
 	ctx := context.Background()
 	st, err := c.Status(ctx)
@@ -42,7 +48,8 @@ func TestStatusAndPeers(t *testing.T) {
 	}
 	id := controltest.PeerID.String()
 	if st.PeerID != id || len(st.Addrs) != 1 || st.Addrs[0] != "/ip4/127.0.0.1/tcp/4001/p2p/"+id ||
-		st.Peers != 1 || st.Resources != 0 || st.Version != "v1" || st.DataDir != "/data" || st.Policy != "open" {
+		st.Peers != 1 || st.Resources != 0 || st.Version != "v1" || st.DataDir != "/data" || st.Policy != "open" ||
+		st.Reachability != "private" || len(st.RelayAddrs) != 1 || st.RelayAddrs[0] != relay {
 		t.Errorf("Status = %+v", st)
 	}
 	peers, err := c.Peers(ctx)
@@ -50,7 +57,7 @@ func TestStatusAndPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(peers) != 1 || peers[0].PeerID != controltest.PeerID2.String() || peers[0].Direction != "inbound" ||
-		peers[0].LatencyMS != 1.5 || peers[0].Addrs == nil {
+		peers[0].LatencyMS != 1.5 || peers[0].Addrs == nil || !peers[0].Relayed || peers[0].Transport != "relay" {
 		t.Errorf("Peers = %+v", peers)
 	}
 }
@@ -159,7 +166,8 @@ func TestConnectAndRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !g.Granted || g.Session == "" || g.Access != res.Resource.Access || g.Provider != controltest.PeerID2.String() || g.ResourceID != res.Resource.ID {
+	if !g.Granted || g.Session == "" || g.Access != res.Resource.Access || g.Provider != controltest.PeerID2.String() || g.ResourceID != res.Resource.ID ||
+		g.Forward != "" || g.Expires.Before(time.Now()) || g.Expires.Location() != time.UTC {
 		t.Errorf("Connect = %+v", g)
 	}
 
@@ -236,5 +244,113 @@ func TestUnreachableSocket(t *testing.T) {
 func TestSocketName(t *testing.T) {
 	if client.SocketName != datadir.SocketFile {
 		t.Errorf("client.SocketName = %q, datadir.SocketFile = %q", client.SocketName, datadir.SocketFile)
+	}
+}
+
+func TestForwardsAndSessions(t *testing.T) {
+	res := node.Result{
+		Resource: resource.Resource{ID: resource.NewID("o", "svc"), Kind: "service", Name: "echo", Access: resource.Access{Type: "tcp"}},
+		Provider: controltest.PeerID2,
+	}
+	b := &controltest.Backend{Network: []node.Result{res}}
+	issued := time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC)
+	b.AddSession(node.SessionInfo{Session: "g-1", ResourceID: "rid", Peer: controltest.PeerID3, Issued: issued, Expires: issued.Add(time.Hour), BytesIn: 1, BytesOut: 2, TunnelsOpen: 3})
+	c := start(t, b)
+	ctx := context.Background()
+
+	g, err := c.Connect(ctx, res.Resource.ID, client.ConnectOptions{Forward: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.Granted || g.Forward != "127.0.0.1:40001" {
+		t.Errorf("Connect with Forward = %+v", g)
+	}
+	g2, err := c.Connect(ctx, res.Resource.ID, client.ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Forward(ctx, g2.Session, "127.0.0.1:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Session != g2.Session || f.Listen != "127.0.0.1:9000" || f.ResourceID != res.Resource.ID || f.Provider != controltest.PeerID2.String() ||
+		!f.Active || f.Created.IsZero() || f.Created.Location() != time.UTC {
+		t.Errorf("Forward = %+v", f)
+	}
+	if _, err := c.Forward(ctx, "nope", ""); client.Code(err) != connect.CodeNotFound || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("Forward of an unknown session: %v (code %v); want NotFound", err, client.Code(err))
+	}
+	if _, err := c.Forward(ctx, g2.Session, "9000"); client.Code(err) != connect.CodeInvalidArgument {
+		t.Errorf("Forward on a bare port: %v (code %v); want InvalidArgument", err, client.Code(err))
+	}
+
+	b.AddForward(node.ForwardInfo{Session: g.Session, ResourceID: res.Resource.ID, Listen: "127.0.0.1:40001", BytesIn: 5, BytesOut: 6, ConnsOpen: 1, ConnsTotal: 2, Err: "boom", Active: true})
+	b.AddForward(node.ForwardInfo{Session: g2.Session, Listen: "127.0.0.1:9000", Err: "not restored: listen on 127.0.0.1:9000: address already in use"})
+	fs, err := c.Forwards(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []client.Forward{
+		{Session: g.Session, ResourceID: res.Resource.ID, Listen: "127.0.0.1:40001", BytesIn: 5, BytesOut: 6, ConnsOpen: 1, ConnsTotal: 2, Error: "boom", Active: true},
+		{Session: g2.Session, Listen: "127.0.0.1:9000", Error: "not restored: listen on 127.0.0.1:9000: address already in use"},
+	}
+	if fmt.Sprint(fs) != fmt.Sprint(want) {
+		t.Errorf("Forwards:\n got %+v\nwant %+v", fs, want)
+	}
+	js, _ := json.Marshal(fs[1])
+	if string(js) != `{"session":"`+g2.Session+`","resource_id":"","provider":"","listen":"127.0.0.1:9000","bytes_in":0,"bytes_out":0,"conns_open":0,"conns_total":0,"error":"not restored: listen on 127.0.0.1:9000: address already in use","active":false}` {
+		t.Errorf("forward as JSON: %s", js)
+	}
+
+	if err := c.CloseForward(ctx, g.Session); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseForward(ctx, g.Session); client.Code(err) != connect.CodeNotFound {
+		t.Errorf("closing twice: %v; want NotFound", err)
+	}
+
+	ss, err := c.Sessions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProv := client.Session{Session: "g-1", ResourceID: "rid", Role: "provider", Peer: controltest.PeerID3.String(), Issued: issued, Expires: issued.Add(time.Hour),
+		BytesIn: 1, BytesOut: 2, TunnelsOpen: 3}
+	if len(ss) != 3 || ss[0] != wantProv || ss[1].Role != "consumer" || ss[1].Session != g.Session || !ss[1].Issued.IsZero() ||
+		!ss[1].Expires.Equal(g.Expires) || ss[2].Session != g2.Session {
+		t.Errorf("Sessions = %+v", ss)
+	}
+	js, _ = json.Marshal(ss[1])
+	if strings.Contains(string(js), "issued") || !strings.Contains(string(js), `"expires":"`) || !strings.Contains(string(js), `"tunnels_open":0`) {
+		t.Errorf("consumer session as JSON: %s", js)
+	}
+
+	if err := c.Revoke(ctx, "g-1"); err != nil {
+		t.Fatal(err)
+	}
+	if ss, _ := c.Sessions(ctx); !ss[0].Revoked {
+		t.Errorf("after Revoke: %+v", ss[0])
+	}
+	if err := c.Revoke(ctx, g.Session); client.Code(err) != connect.CodeNotFound {
+		t.Errorf("revoking a held session: %v; want NotFound", err)
+	}
+	if err := c.Revoke(ctx, ""); client.Code(err) != connect.CodeInvalidArgument {
+		t.Errorf("revoking no session: %v; want InvalidArgument", err)
+	}
+}
+
+func TestEmptyLists(t *testing.T) {
+	c := start(t, &controltest.Backend{})
+	ctx := context.Background()
+	fs, err := c.Forwards(ctx)
+	if err != nil || fs == nil || len(fs) != 0 {
+		t.Errorf("Forwards = %#v, %v; want an empty list", fs, err)
+	}
+	ss, err := c.Sessions(ctx)
+	if err != nil || ss == nil || len(ss) != 0 {
+		t.Errorf("Sessions = %#v, %v; want an empty list", ss, err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.RelayAddrs == nil || st.Reachability != "unknown" {
+		t.Errorf("Status = %+v, %v; want [] relay addrs and unknown reachability", st, err)
 	}
 }

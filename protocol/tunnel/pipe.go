@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // CopyBufferSize is the buffer each direction of a tunnel copies through.
@@ -23,9 +24,10 @@ type halfCloser interface {
 
 // Pipe copies between the tunnel stream and the local connection until both
 // directions end, passing each side's end of data on as a half-close, then
-// closes both. It returns the bytes that came in over the stream and went
-// out over it.
-func Pipe(stream, local halfCloser) (in, out int64) {
+// closes both. It adds the bytes that come in over the stream to in and
+// those that go out over it to out as they pass, so counts are live while a
+// connection stays open, and returns the totals.
+func Pipe(stream, local halfCloser, in, out *atomic.Int64) (nin, nout int64) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	var failed sync.Once
@@ -46,8 +48,8 @@ func Pipe(stream, local halfCloser) (in, out int64) {
 	}
 	go func() {
 		defer wg.Done()
-		n, err := copyBuf(local, stream)
-		in = n
+		n, err := copyBuf(local, stream, in)
+		nin = n
 		if err != nil {
 			abort()
 			return
@@ -56,8 +58,8 @@ func Pipe(stream, local halfCloser) (in, out int64) {
 	}()
 	go func() {
 		defer wg.Done()
-		n, err := copyBuf(stream, local)
-		out = n
+		n, err := copyBuf(stream, local, out)
+		nout = n
 		if err != nil {
 			abort()
 			return
@@ -67,13 +69,13 @@ func Pipe(stream, local halfCloser) (in, out int64) {
 	wg.Wait()
 	stream.Close()
 	local.Close()
-	return in, out
+	return nin, nout
 }
 
 // copyBuf copies src to dst through a pooled buffer. It does not use
 // io.CopyBuffer, which ignores the buffer it is given whenever either side is
 // a *net.TCPConn (ReadFrom/WriteTo take over with their own 32 KiB).
-func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
+func copyBuf(dst io.Writer, src io.Reader, count *atomic.Int64) (int64, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -83,6 +85,9 @@ func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
 		if nr > 0 {
 			nw, werr := dst.Write(buf[:nr])
 			n += int64(nw)
+			if count != nil {
+				count.Add(int64(nw))
+			}
 			if werr != nil {
 				return n, werr
 			}

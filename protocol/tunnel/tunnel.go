@@ -220,9 +220,7 @@ func (s *Service) handle(str network.Stream) {
 	ss := s.track(g.Session, str)
 	defer s.untrack(ss, str)
 	s.log.Debug("tunnel: open", "session", g.Session, "peer", from)
-	in, out := Pipe(str, local)
-	ss.counters.In.Add(in)
-	ss.counters.Out.Add(out)
+	Pipe(str, local, &ss.counters.In, &ss.counters.Out)
 }
 
 // Open opens a tunnel to peer p's service with the session token. The

@@ -4,9 +4,11 @@
 //
 // Backend keeps its state in memory and behaves like a node in the ways a
 // client can see: it assigns IDs and bumps seq on advertise, answers
-// ErrNotFound and ErrInvalid where a node would, and finds among resources
-// the test puts on its pretend network. Start serves it on a temporary unix
-// socket.
+// ErrNotFound and ErrInvalid where a node would, finds among resources the
+// test puts on its pretend network, remembers the sessions its connects
+// were granted, and keeps forwards for them (pretending to listen: nothing
+// is bound, so a test's ports are never taken). Start serves it on a
+// temporary unix socket.
 package controltest
 
 import (
@@ -18,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -66,8 +69,16 @@ type Backend struct {
 	// FindFunc, when set, replaces the built-in find over Network.
 	FindFunc func(ctx context.Context, query string, opt node.FindOptions) iter.Seq2[node.Result, error]
 	// ConnectFunc, when set, replaces the built-in connect, which grants
-	// access to any resource in Network.
+	// access to any resource in Network. Either way, the sessions granted
+	// are held for Forward and Sessions.
 	ConnectFunc func(ctx context.Context, id, message string) (node.Grant, error)
+	// Reach is what Reachability reports; empty means "unknown".
+	Reach string
+	// Relays are what RelayAddrs reports.
+	Relays []ma.Multiaddr
+	// ForwardFunc, when set, replaces the built-in forward. Its forwards are
+	// not listed by Forwards.
+	ForwardFunc func(ctx context.Context, session, listen string) (node.ForwardInfo, error)
 
 	mu        sync.Mutex
 	resources []resource.Resource
@@ -75,6 +86,10 @@ type Backend struct {
 	decisions map[string]string // session → "approved" or the decline reason
 	handles   int
 	sessions  int
+	held      []node.Grant       // sessions granted to this node, in order
+	granted   []node.SessionInfo // sessions this node granted, in order
+	forwards  []node.ForwardInfo // in order of creation
+	ports     int                // the last port a forward pretended to pick
 }
 
 var _ control.Backend = (*Backend)(nil)
@@ -209,8 +224,19 @@ func matches(r resource.Resource, query string) bool {
 }
 
 // Connect calls ConnectFunc when it is set. Otherwise it grants a new
-// session for any resource in Network, and answers ErrNotFound for others.
+// session, for an hour, for any resource in Network, and answers
+// ErrNotFound for others. A granted session is held, as by a node.
 func (b *Backend) Connect(ctx context.Context, id, message string) (node.Grant, error) {
+	g, err := b.connect(ctx, id, message)
+	if err == nil && g.Granted {
+		b.mu.Lock()
+		b.held = append(b.held, g)
+		b.mu.Unlock()
+	}
+	return g, err
+}
+
+func (b *Backend) connect(ctx context.Context, id, message string) (node.Grant, error) {
 	if b.ConnectFunc != nil {
 		return b.ConnectFunc(ctx, id, message)
 	}
@@ -228,9 +254,142 @@ func (b *Backend) Connect(ctx context.Context, id, message string) (node.Grant, 
 			Access:     res.Resource.Access,
 			Provider:   res.Provider,
 			ResourceID: id,
+			Expires:    time.Now().Add(time.Hour).UTC().Truncate(time.Second),
 		}, nil
 	}
 	return node.Grant{}, fmt.Errorf("resource %s: %w", id, node.ErrNotFound)
+}
+
+// Reachability returns Reach, or "unknown" when it is unset.
+func (b *Backend) Reachability() string {
+	if b.Reach == "" {
+		return "unknown"
+	}
+	return b.Reach
+}
+
+// RelayAddrs returns Relays.
+func (b *Backend) RelayAddrs() []ma.Multiaddr { return b.Relays }
+
+// Forward calls ForwardFunc when it is set. Otherwise it checks its
+// arguments like a node — a held session of a TCP service, a host:port to
+// listen on, one forward per session — and lists a forward that pretends
+// to listen there; port 0 becomes a made-up port.
+func (b *Backend) Forward(ctx context.Context, session, listen string) (node.ForwardInfo, error) {
+	if b.ForwardFunc != nil {
+		return b.ForwardFunc(ctx, session, listen)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.IndexFunc(b.held, func(g node.Grant) bool { return g.Session == session })
+	if i < 0 {
+		return node.ForwardInfo{}, fmt.Errorf("forward: %w: this node holds no session %s", node.ErrNotFound, session)
+	}
+	g := b.held[i]
+	if g.Access.Type != resource.AccessTCP {
+		return node.ForwardInfo{}, fmt.Errorf("forward: %w: session %s is for a %q resource, not a TCP service", node.ErrInvalid, session, g.Access.Type)
+	}
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return node.ForwardInfo{}, fmt.Errorf("forward: %w: listen address %q: want host:port", node.ErrInvalid, listen)
+	}
+	if j := slices.IndexFunc(b.forwards, func(f node.ForwardInfo) bool { return f.Session == session }); j >= 0 && b.forwards[j].Active {
+		return node.ForwardInfo{}, fmt.Errorf("forward: session %s already has a forward on %s", session, b.forwards[j].Listen)
+	}
+	if port == "0" {
+		b.ports++
+		port = strconv.Itoa(40000 + b.ports)
+	}
+	f := node.ForwardInfo{
+		Session:    session,
+		ResourceID: g.ResourceID,
+		Provider:   g.Provider.String(),
+		Listen:     net.JoinHostPort(host, port),
+		Active:     true,
+		Created:    time.Now().UTC().Truncate(time.Second),
+	}
+	b.putForward(f)
+	return f, nil
+}
+
+// AddForward lists f as a forward of the node, replacing the forward of
+// the same session, so a test can show traffic, errors and forwards that
+// were not restored.
+func (b *Backend) AddForward(f node.ForwardInfo) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.putForward(f)
+}
+
+func (b *Backend) putForward(f node.ForwardInfo) {
+	if i := slices.IndexFunc(b.forwards, func(old node.ForwardInfo) bool { return old.Session == f.Session }); i >= 0 {
+		b.forwards[i] = f
+		return
+	}
+	b.forwards = append(b.forwards, f)
+}
+
+// Forwards lists the node's forwards in the order they were opened.
+func (b *Backend) Forwards() []node.ForwardInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.forwards)
+}
+
+// CloseForward forgets a session's forward.
+func (b *Backend) CloseForward(ctx context.Context, session string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.IndexFunc(b.forwards, func(f node.ForwardInfo) bool { return f.Session == session })
+	if i < 0 {
+		return fmt.Errorf("close forward: %w: no forward for session %s", node.ErrNotFound, session)
+	}
+	b.forwards = slices.Delete(b.forwards, i, i+1)
+	return nil
+}
+
+// AddSession records a session the node granted, as a provider; its role
+// is "provider" unless s says otherwise.
+func (b *Backend) AddSession(s node.SessionInfo) {
+	if s.Role == "" {
+		s.Role = "provider"
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.granted = append(b.granted, s)
+}
+
+// Sessions lists the sessions the node granted (see AddSession), then
+// those it holds, with the traffic of their forwards.
+func (b *Backend) Sessions(ctx context.Context) ([]node.SessionInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := slices.Clone(b.granted)
+	for _, g := range b.held {
+		s := node.SessionInfo{Session: g.Session, ResourceID: g.ResourceID, Role: "consumer", Peer: g.Provider, Expires: g.Expires}
+		if i := slices.IndexFunc(b.forwards, func(f node.ForwardInfo) bool { return f.Session == g.Session }); i >= 0 {
+			f := b.forwards[i]
+			s.BytesIn, s.BytesOut, s.TunnelsOpen = f.BytesIn, f.BytesOut, f.ConnsOpen
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Revoke marks a session the node granted as revoked.
+func (b *Backend) Revoke(ctx context.Context, session string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.IndexFunc(b.granted, func(s node.SessionInfo) bool { return s.Session == session && s.Role == "provider" })
+	if i < 0 {
+		return fmt.Errorf("revoke: %w: no session granted with that ID: %s", node.ErrNotFound, session)
+	}
+	b.granted[i].Revoked = true
+	b.granted[i].TunnelsOpen = 0
+	return nil
 }
 
 // AddRequest queues an incoming connect request, as a node under the manual

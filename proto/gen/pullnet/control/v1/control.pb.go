@@ -1486,8 +1486,10 @@ type ForwardInfo struct {
 	ConnsOpen  int64                  `protobuf:"varint,7,opt,name=conns_open,json=connsOpen,proto3" json:"conns_open,omitempty"`
 	ConnsTotal int64                  `protobuf:"varint,8,opt,name=conns_total,json=connsTotal,proto3" json:"conns_total,omitempty"`
 	// error is the last error a connection through the forward met.
-	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
-	CreatedUnix   int64  `protobuf:"varint,10,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	Error       string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	CreatedUnix int64  `protobuf:"varint,10,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	// active is false for a remembered forward that could not be restored.
+	Active        bool `protobuf:"varint,11,opt,name=active,proto3" json:"active,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1590,6 +1592,13 @@ func (x *ForwardInfo) GetCreatedUnix() int64 {
 		return x.CreatedUnix
 	}
 	return 0
+}
+
+func (x *ForwardInfo) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
 }
 
 type ForwardResponse struct {
@@ -2184,7 +2193,7 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\x0fDeclineResponse\"B\n" +
 	"\x0eForwardRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x16\n" +
-	"\x06listen\x18\x02 \x01(\tR\x06listen\"\xad\x02\n" +
+	"\x06listen\x18\x02 \x01(\tR\x06listen\"\xc5\x02\n" +
 	"\vForwardInfo\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x1f\n" +
 	"\vresource_id\x18\x02 \x01(\tR\n" +
@@ -2199,7 +2208,8 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"connsTotal\x12\x14\n" +
 	"\x05error\x18\t \x01(\tR\x05error\x12!\n" +
 	"\fcreated_unix\x18\n" +
-	" \x01(\x03R\vcreatedUnix\"L\n" +
+	" \x01(\x03R\vcreatedUnix\x12\x16\n" +
+	"\x06active\x18\v \x01(\bR\x06active\"L\n" +
 	"\x0fForwardResponse\x129\n" +
 	"\aforward\x18\x01 \x01(\v2\x1f.pullnet.control.v1.ForwardInfoR\aforward\"\x11\n" +
 	"\x0fForwardsRequest\"O\n" +
