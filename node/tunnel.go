@@ -209,6 +209,9 @@ func (n *Node) Forward(ctx context.Context, session, listen string) (ForwardInfo
 		return ForwardInfo{}, fmt.Errorf("forward: %w: listen address %q: want host:port", ErrInvalid, listen)
 	}
 	info, err := n.forwards.Open(ctx, forward.Spec{Session: session, ResourceID: h.ResourceID, Provider: h.Provider.String(), Listen: listen})
+	if errors.Is(err, forward.ErrExists) {
+		return ForwardInfo{}, fmt.Errorf("forward: %w: %v", ErrInvalid, err)
+	}
 	if err != nil {
 		return ForwardInfo{}, fmt.Errorf("forward: %w", err)
 	}

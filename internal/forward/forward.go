@@ -48,8 +48,11 @@ type Dialer func(ctx context.Context, session string) (network.Stream, error)
 // DialTimeout bounds opening the tunnel for one local connection.
 const DialTimeout = 30 * time.Second
 
-// ErrUnknown: no forward for that session.
-var ErrUnknown = errors.New("no forward for that session")
+// Errors of Open and Close.
+var (
+	ErrUnknown = errors.New("no forward for that session")
+	ErrExists  = errors.New("the session already has a forward")
+)
 
 // Manager runs forwards.
 type Manager struct {
@@ -106,7 +109,7 @@ func (m *Manager) Open(ctx context.Context, spec Spec) (Info, error) {
 	old, exists := m.fwds[spec.Session]
 	m.mu.Unlock()
 	if exists && old.isActive() {
-		return Info{}, fmt.Errorf("session %s already has a forward on %s", spec.Session, old.spec.Listen)
+		return Info{}, fmt.Errorf("%w on %s (close it first)", ErrExists, old.spec.Listen)
 	}
 	if spec.Created.IsZero() {
 		spec.Created = time.Now().UTC().Truncate(time.Second)
