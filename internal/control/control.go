@@ -112,6 +112,10 @@ type server struct {
 	b    Backend
 	opts Options
 	log  *slog.Logger
+
+	// Calls still being built answer Unimplemented; remove this once
+	// every RPC has its handler, so the compiler checks completeness.
+	controlv1connect.UnimplementedControlServiceHandler
 }
 
 var _ controlv1connect.ControlServiceHandler = (*server)(nil)

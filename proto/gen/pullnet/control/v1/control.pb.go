@@ -92,6 +92,7 @@ type Resource struct {
 	Seq           uint64                 `protobuf:"varint,11,opt,name=seq,proto3" json:"seq,omitempty"`
 	ExpiresUnix   int64                  `protobuf:"varint,12,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
 	UpdatedUnix   int64                  `protobuf:"varint,13,opt,name=updated_unix,json=updatedUnix,proto3" json:"updated_unix,omitempty"`
+	Withdrawn     bool                   `protobuf:"varint,14,opt,name=withdrawn,proto3" json:"withdrawn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -215,6 +216,13 @@ func (x *Resource) GetUpdatedUnix() int64 {
 		return x.UpdatedUnix
 	}
 	return 0
+}
+
+func (x *Resource) GetWithdrawn() bool {
+	if x != nil {
+		return x.Withdrawn
+	}
+	return false
 }
 
 type StatusRequest struct {
@@ -2084,6 +2092,1430 @@ func (*RevokeResponse) Descriptor() ([]byte, []int) {
 	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{35}
 }
 
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// query starts a new watch; id attaches to an existing one. One of the two.
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	Id    string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// existing streams the current matches first, as "added" events.
+	Existing      bool `protobuf:"varint,3,opt,name=existing,proto3" json:"existing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *WatchRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetExisting() bool {
+	if x != nil {
+		return x.Existing
+	}
+	return false
+}
+
+type WatchEvent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	WatchId string                 `protobuf:"bytes,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"`
+	// type is "added", "updated" or "removed".
+	Type          string    `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Resource      *Resource `protobuf:"bytes,3,opt,name=resource,proto3" json:"resource,omitempty"`
+	Provider      string    `protobuf:"bytes,4,opt,name=provider,proto3" json:"provider,omitempty"`
+	AtUnixMs      int64     `protobuf:"varint,5,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *WatchEvent) GetWatchId() string {
+	if x != nil {
+		return x.WatchId
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetResource() *Resource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetAtUnixMs() int64 {
+	if x != nil {
+		return x.AtUnixMs
+	}
+	return 0
+}
+
+type WatchesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchesRequest) Reset() {
+	*x = WatchesRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchesRequest) ProtoMessage() {}
+
+func (x *WatchesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchesRequest.ProtoReflect.Descriptor instead.
+func (*WatchesRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{38}
+}
+
+type WatchInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Query         string                 `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	CreatedUnix   int64                  `protobuf:"varint,3,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	Events        int64                  `protobuf:"varint,4,opt,name=events,proto3" json:"events,omitempty"`
+	LastEventUnix int64                  `protobuf:"varint,5,opt,name=last_event_unix,json=lastEventUnix,proto3" json:"last_event_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchInfo) Reset() {
+	*x = WatchInfo{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchInfo) ProtoMessage() {}
+
+func (x *WatchInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchInfo.ProtoReflect.Descriptor instead.
+func (*WatchInfo) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *WatchInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WatchInfo) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *WatchInfo) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+func (x *WatchInfo) GetEvents() int64 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *WatchInfo) GetLastEventUnix() int64 {
+	if x != nil {
+		return x.LastEventUnix
+	}
+	return 0
+}
+
+type WatchesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Watches       []*WatchInfo           `protobuf:"bytes,1,rep,name=watches,proto3" json:"watches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchesResponse) Reset() {
+	*x = WatchesResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchesResponse) ProtoMessage() {}
+
+func (x *WatchesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchesResponse.ProtoReflect.Descriptor instead.
+func (*WatchesResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *WatchesResponse) GetWatches() []*WatchInfo {
+	if x != nil {
+		return x.Watches
+	}
+	return nil
+}
+
+type UnwatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnwatchRequest) Reset() {
+	*x = UnwatchRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnwatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnwatchRequest) ProtoMessage() {}
+
+func (x *UnwatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnwatchRequest.ProtoReflect.Descriptor instead.
+func (*UnwatchRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *UnwatchRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type UnwatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnwatchResponse) Reset() {
+	*x = UnwatchResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnwatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnwatchResponse) ProtoMessage() {}
+
+func (x *UnwatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnwatchResponse.ProtoReflect.Descriptor instead.
+func (*UnwatchResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{42}
+}
+
+type WantRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Query       string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// expires_ms is the want's lifetime; 0 means 7 days.
+	ExpiresMs     int64 `protobuf:"varint,3,opt,name=expires_ms,json=expiresMs,proto3" json:"expires_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WantRequest) Reset() {
+	*x = WantRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WantRequest) ProtoMessage() {}
+
+func (x *WantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WantRequest.ProtoReflect.Descriptor instead.
+func (*WantRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *WantRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *WantRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *WantRequest) GetExpiresMs() int64 {
+	if x != nil {
+		return x.ExpiresMs
+	}
+	return 0
+}
+
+type WantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ExpiresUnix   int64                  `protobuf:"varint,2,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WantResponse) Reset() {
+	*x = WantResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WantResponse) ProtoMessage() {}
+
+func (x *WantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WantResponse.ProtoReflect.Descriptor instead.
+func (*WantResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *WantResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WantResponse) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+type WantInfo struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Owner       string                 `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	Query       string                 `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	Description string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	CreatedUnix int64                  `protobuf:"varint,5,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	ExpiresUnix int64                  `protobuf:"varint,6,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	// matches are the resources that have matched one's own want since it
+	// was published (only with mine).
+	Matches       []*Resource `protobuf:"bytes,7,rep,name=matches,proto3" json:"matches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WantInfo) Reset() {
+	*x = WantInfo{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WantInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WantInfo) ProtoMessage() {}
+
+func (x *WantInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WantInfo.ProtoReflect.Descriptor instead.
+func (*WantInfo) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *WantInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WantInfo) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *WantInfo) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *WantInfo) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *WantInfo) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+func (x *WantInfo) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+func (x *WantInfo) GetMatches() []*Resource {
+	if x != nil {
+		return x.Matches
+	}
+	return nil
+}
+
+type WantsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// query narrows the network's wants to those whose query shares a term
+	// with it; empty means the wants this node's resources could serve.
+	Query         string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	Mine          bool   `protobuf:"varint,2,opt,name=mine,proto3" json:"mine,omitempty"`
+	TimeoutMs     int64  `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WantsRequest) Reset() {
+	*x = WantsRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WantsRequest) ProtoMessage() {}
+
+func (x *WantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WantsRequest.ProtoReflect.Descriptor instead.
+func (*WantsRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *WantsRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *WantsRequest) GetMine() bool {
+	if x != nil {
+		return x.Mine
+	}
+	return false
+}
+
+func (x *WantsRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type WantsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Wants         []*WantInfo            `protobuf:"bytes,1,rep,name=wants,proto3" json:"wants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WantsResponse) Reset() {
+	*x = WantsResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WantsResponse) ProtoMessage() {}
+
+func (x *WantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WantsResponse.ProtoReflect.Descriptor instead.
+func (*WantsResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *WantsResponse) GetWants() []*WantInfo {
+	if x != nil {
+		return x.Wants
+	}
+	return nil
+}
+
+type UnwantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnwantRequest) Reset() {
+	*x = UnwantRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnwantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnwantRequest) ProtoMessage() {}
+
+func (x *UnwantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnwantRequest.ProtoReflect.Descriptor instead.
+func (*UnwantRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *UnwantRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type UnwantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnwantResponse) Reset() {
+	*x = UnwantResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnwantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnwantResponse) ProtoMessage() {}
+
+func (x *UnwantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnwantResponse.ProtoReflect.Descriptor instead.
+func (*UnwantResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{49}
+}
+
+type LineageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// depth bounds the walk in each direction; 0 means 3.
+	Depth         uint32 `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
+	TimeoutMs     int64  `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineageRequest) Reset() {
+	*x = LineageRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineageRequest) ProtoMessage() {}
+
+func (x *LineageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineageRequest.ProtoReflect.Descriptor instead.
+func (*LineageRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *LineageRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LineageRequest) GetDepth() uint32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *LineageRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type LineageNode struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Resource *Resource              `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	Provider string                 `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// missing is set when the resource could not be found (its ID is in
+	// resource.id).
+	Missing       bool           `protobuf:"varint,3,opt,name=missing,proto3" json:"missing,omitempty"`
+	Sources       []*LineageNode `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
+	Derivatives   []*LineageNode `protobuf:"bytes,5,rep,name=derivatives,proto3" json:"derivatives,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineageNode) Reset() {
+	*x = LineageNode{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineageNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineageNode) ProtoMessage() {}
+
+func (x *LineageNode) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineageNode.ProtoReflect.Descriptor instead.
+func (*LineageNode) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *LineageNode) GetResource() *Resource {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *LineageNode) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *LineageNode) GetMissing() bool {
+	if x != nil {
+		return x.Missing
+	}
+	return false
+}
+
+func (x *LineageNode) GetSources() []*LineageNode {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *LineageNode) GetDerivatives() []*LineageNode {
+	if x != nil {
+		return x.Derivatives
+	}
+	return nil
+}
+
+type LineageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Root          *LineageNode           `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineageResponse) Reset() {
+	*x = LineageResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineageResponse) ProtoMessage() {}
+
+func (x *LineageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineageResponse.ProtoReflect.Descriptor instead.
+func (*LineageResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *LineageResponse) GetRoot() *LineageNode {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+type DemandRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// since_ms limits the report to the last since_ms milliseconds; 0 means
+	// everything kept.
+	SinceMs       int64 `protobuf:"varint,1,opt,name=since_ms,json=sinceMs,proto3" json:"since_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DemandRequest) Reset() {
+	*x = DemandRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DemandRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DemandRequest) ProtoMessage() {}
+
+func (x *DemandRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DemandRequest.ProtoReflect.Descriptor instead.
+func (*DemandRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *DemandRequest) GetSinceMs() int64 {
+	if x != nil {
+		return x.SinceMs
+	}
+	return 0
+}
+
+type TermCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Term  string                 `protobuf:"bytes,1,opt,name=term,proto3" json:"term,omitempty"`
+	Count int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// results is the number of results served or found for the term.
+	Results       int64 `protobuf:"varint,3,opt,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TermCount) Reset() {
+	*x = TermCount{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TermCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TermCount) ProtoMessage() {}
+
+func (x *TermCount) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TermCount.ProtoReflect.Descriptor instead.
+func (*TermCount) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *TermCount) GetTerm() string {
+	if x != nil {
+		return x.Term
+	}
+	return ""
+}
+
+func (x *TermCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *TermCount) GetResults() int64 {
+	if x != nil {
+		return x.Results
+	}
+	return 0
+}
+
+type ResourceDemand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Found         int64                  `protobuf:"varint,3,opt,name=found,proto3" json:"found,omitempty"`
+	Requested     int64                  `protobuf:"varint,4,opt,name=requested,proto3" json:"requested,omitempty"`
+	Granted       int64                  `protobuf:"varint,5,opt,name=granted,proto3" json:"granted,omitempty"`
+	Rated         int64                  `protobuf:"varint,6,opt,name=rated,proto3" json:"rated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceDemand) Reset() {
+	*x = ResourceDemand{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceDemand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceDemand) ProtoMessage() {}
+
+func (x *ResourceDemand) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceDemand.ProtoReflect.Descriptor instead.
+func (*ResourceDemand) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ResourceDemand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ResourceDemand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ResourceDemand) GetFound() int64 {
+	if x != nil {
+		return x.Found
+	}
+	return 0
+}
+
+func (x *ResourceDemand) GetRequested() int64 {
+	if x != nil {
+		return x.Requested
+	}
+	return 0
+}
+
+func (x *ResourceDemand) GetGranted() int64 {
+	if x != nil {
+		return x.Granted
+	}
+	return 0
+}
+
+func (x *ResourceDemand) GetRated() int64 {
+	if x != nil {
+		return x.Rated
+	}
+	return 0
+}
+
+type DemandResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	FindsRun       int64                  `protobuf:"varint,1,opt,name=finds_run,json=findsRun,proto3" json:"finds_run,omitempty"`
+	FindsUnmet     int64                  `protobuf:"varint,2,opt,name=finds_unmet,json=findsUnmet,proto3" json:"finds_unmet,omitempty"`
+	FindsServed    int64                  `protobuf:"varint,3,opt,name=finds_served,json=findsServed,proto3" json:"finds_served,omitempty"`
+	TopServedTerms []*TermCount           `protobuf:"bytes,4,rep,name=top_served_terms,json=topServedTerms,proto3" json:"top_served_terms,omitempty"`
+	TopRunTerms    []*TermCount           `protobuf:"bytes,5,rep,name=top_run_terms,json=topRunTerms,proto3" json:"top_run_terms,omitempty"`
+	// unmet lists the queries this node ran that found nothing, with counts.
+	Unmet             []*TermCount      `protobuf:"bytes,6,rep,name=unmet,proto3" json:"unmet,omitempty"`
+	Resources         []*ResourceDemand `protobuf:"bytes,7,rep,name=resources,proto3" json:"resources,omitempty"`
+	ConnectsRequested int64             `protobuf:"varint,8,opt,name=connects_requested,json=connectsRequested,proto3" json:"connects_requested,omitempty"`
+	ConnectsGranted   int64             `protobuf:"varint,9,opt,name=connects_granted,json=connectsGranted,proto3" json:"connects_granted,omitempty"`
+	SinceUnix         int64             `protobuf:"varint,10,opt,name=since_unix,json=sinceUnix,proto3" json:"since_unix,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *DemandResponse) Reset() {
+	*x = DemandResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DemandResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DemandResponse) ProtoMessage() {}
+
+func (x *DemandResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DemandResponse.ProtoReflect.Descriptor instead.
+func (*DemandResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *DemandResponse) GetFindsRun() int64 {
+	if x != nil {
+		return x.FindsRun
+	}
+	return 0
+}
+
+func (x *DemandResponse) GetFindsUnmet() int64 {
+	if x != nil {
+		return x.FindsUnmet
+	}
+	return 0
+}
+
+func (x *DemandResponse) GetFindsServed() int64 {
+	if x != nil {
+		return x.FindsServed
+	}
+	return 0
+}
+
+func (x *DemandResponse) GetTopServedTerms() []*TermCount {
+	if x != nil {
+		return x.TopServedTerms
+	}
+	return nil
+}
+
+func (x *DemandResponse) GetTopRunTerms() []*TermCount {
+	if x != nil {
+		return x.TopRunTerms
+	}
+	return nil
+}
+
+func (x *DemandResponse) GetUnmet() []*TermCount {
+	if x != nil {
+		return x.Unmet
+	}
+	return nil
+}
+
+func (x *DemandResponse) GetResources() []*ResourceDemand {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *DemandResponse) GetConnectsRequested() int64 {
+	if x != nil {
+		return x.ConnectsRequested
+	}
+	return 0
+}
+
+func (x *DemandResponse) GetConnectsGranted() int64 {
+	if x != nil {
+		return x.ConnectsGranted
+	}
+	return 0
+}
+
+func (x *DemandResponse) GetSinceUnix() int64 {
+	if x != nil {
+		return x.SinceUnix
+	}
+	return 0
+}
+
+type DoctorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TimeoutMs     int64                  `protobuf:"varint,1,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DoctorRequest) Reset() {
+	*x = DoctorRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DoctorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DoctorRequest) ProtoMessage() {}
+
+func (x *DoctorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DoctorRequest.ProtoReflect.Descriptor instead.
+func (*DoctorRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *DoctorRequest) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type DoctorCheck struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Ok     bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Detail string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	// fix says what to do when the check failed.
+	Fix           string `protobuf:"bytes,4,opt,name=fix,proto3" json:"fix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DoctorCheck) Reset() {
+	*x = DoctorCheck{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DoctorCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DoctorCheck) ProtoMessage() {}
+
+func (x *DoctorCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DoctorCheck.ProtoReflect.Descriptor instead.
+func (*DoctorCheck) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *DoctorCheck) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DoctorCheck) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *DoctorCheck) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *DoctorCheck) GetFix() string {
+	if x != nil {
+		return x.Fix
+	}
+	return ""
+}
+
+type DoctorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Checks        []*DoctorCheck         `protobuf:"bytes,2,rep,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DoctorResponse) Reset() {
+	*x = DoctorResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DoctorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DoctorResponse) ProtoMessage() {}
+
+func (x *DoctorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DoctorResponse.ProtoReflect.Descriptor instead.
+func (*DoctorResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *DoctorResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *DoctorResponse) GetChecks() []*DoctorCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
 var File_pullnet_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_pullnet_control_v1_control_proto_rawDesc = "" +
@@ -2091,7 +3523,7 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	" pullnet/control/v1/control.proto\x12\x12pullnet.control.v1\"2\n" +
 	"\x06Access\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xce\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xec\x03\n" +
 	"\bResource\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x16\n" +
@@ -2106,7 +3538,8 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	" \x03(\tR\vderivedFrom\x12\x10\n" +
 	"\x03seq\x18\v \x01(\x04R\x03seq\x12!\n" +
 	"\fexpires_unix\x18\f \x01(\x03R\vexpiresUnix\x12!\n" +
-	"\fupdated_unix\x18\r \x01(\x03R\vupdatedUnix\x1a8\n" +
+	"\fupdated_unix\x18\r \x01(\x03R\vupdatedUnix\x12\x1c\n" +
+	"\twithdrawn\x18\x0e \x01(\bR\twithdrawn\x1a8\n" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2237,8 +3670,108 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\bsessions\x18\x01 \x03(\v2\x1f.pullnet.control.v1.SessionInfoR\bsessions\")\n" +
 	"\rRevokeRequest\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\"\x10\n" +
-	"\x0eRevokeResponse2\xc6\n" +
+	"\x0eRevokeResponse\"P\n" +
+	"\fWatchRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x1a\n" +
+	"\bexisting\x18\x03 \x01(\bR\bexisting\"\xaf\x01\n" +
 	"\n" +
+	"WatchEvent\x12\x19\n" +
+	"\bwatch_id\x18\x01 \x01(\tR\awatchId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x128\n" +
+	"\bresource\x18\x03 \x01(\v2\x1c.pullnet.control.v1.ResourceR\bresource\x12\x1a\n" +
+	"\bprovider\x18\x04 \x01(\tR\bprovider\x12\x1c\n" +
+	"\n" +
+	"at_unix_ms\x18\x05 \x01(\x03R\batUnixMs\"\x10\n" +
+	"\x0eWatchesRequest\"\x94\x01\n" +
+	"\tWatchInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05query\x18\x02 \x01(\tR\x05query\x12!\n" +
+	"\fcreated_unix\x18\x03 \x01(\x03R\vcreatedUnix\x12\x16\n" +
+	"\x06events\x18\x04 \x01(\x03R\x06events\x12&\n" +
+	"\x0flast_event_unix\x18\x05 \x01(\x03R\rlastEventUnix\"J\n" +
+	"\x0fWatchesResponse\x127\n" +
+	"\awatches\x18\x01 \x03(\v2\x1d.pullnet.control.v1.WatchInfoR\awatches\" \n" +
+	"\x0eUnwatchRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x11\n" +
+	"\x0fUnwatchResponse\"d\n" +
+	"\vWantRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1d\n" +
+	"\n" +
+	"expires_ms\x18\x03 \x01(\x03R\texpiresMs\"A\n" +
+	"\fWantResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fexpires_unix\x18\x02 \x01(\x03R\vexpiresUnix\"\xe6\x01\n" +
+	"\bWantInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\tR\x05owner\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12!\n" +
+	"\fcreated_unix\x18\x05 \x01(\x03R\vcreatedUnix\x12!\n" +
+	"\fexpires_unix\x18\x06 \x01(\x03R\vexpiresUnix\x126\n" +
+	"\amatches\x18\a \x03(\v2\x1c.pullnet.control.v1.ResourceR\amatches\"W\n" +
+	"\fWantsRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x12\n" +
+	"\x04mine\x18\x02 \x01(\bR\x04mine\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"C\n" +
+	"\rWantsResponse\x122\n" +
+	"\x05wants\x18\x01 \x03(\v2\x1c.pullnet.control.v1.WantInfoR\x05wants\"\x1f\n" +
+	"\rUnwantRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +
+	"\x0eUnwantResponse\"U\n" +
+	"\x0eLineageRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05depth\x18\x02 \x01(\rR\x05depth\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xfb\x01\n" +
+	"\vLineageNode\x128\n" +
+	"\bresource\x18\x01 \x01(\v2\x1c.pullnet.control.v1.ResourceR\bresource\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x18\n" +
+	"\amissing\x18\x03 \x01(\bR\amissing\x129\n" +
+	"\asources\x18\x04 \x03(\v2\x1f.pullnet.control.v1.LineageNodeR\asources\x12A\n" +
+	"\vderivatives\x18\x05 \x03(\v2\x1f.pullnet.control.v1.LineageNodeR\vderivatives\"F\n" +
+	"\x0fLineageResponse\x123\n" +
+	"\x04root\x18\x01 \x01(\v2\x1f.pullnet.control.v1.LineageNodeR\x04root\"*\n" +
+	"\rDemandRequest\x12\x19\n" +
+	"\bsince_ms\x18\x01 \x01(\x03R\asinceMs\"O\n" +
+	"\tTermCount\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\tR\x04term\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\x12\x18\n" +
+	"\aresults\x18\x03 \x01(\x03R\aresults\"\x98\x01\n" +
+	"\x0eResourceDemand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05found\x18\x03 \x01(\x03R\x05found\x12\x1c\n" +
+	"\trequested\x18\x04 \x01(\x03R\trequested\x12\x18\n" +
+	"\agranted\x18\x05 \x01(\x03R\agranted\x12\x14\n" +
+	"\x05rated\x18\x06 \x01(\x03R\x05rated\"\xed\x03\n" +
+	"\x0eDemandResponse\x12\x1b\n" +
+	"\tfinds_run\x18\x01 \x01(\x03R\bfindsRun\x12\x1f\n" +
+	"\vfinds_unmet\x18\x02 \x01(\x03R\n" +
+	"findsUnmet\x12!\n" +
+	"\ffinds_served\x18\x03 \x01(\x03R\vfindsServed\x12G\n" +
+	"\x10top_served_terms\x18\x04 \x03(\v2\x1d.pullnet.control.v1.TermCountR\x0etopServedTerms\x12A\n" +
+	"\rtop_run_terms\x18\x05 \x03(\v2\x1d.pullnet.control.v1.TermCountR\vtopRunTerms\x123\n" +
+	"\x05unmet\x18\x06 \x03(\v2\x1d.pullnet.control.v1.TermCountR\x05unmet\x12@\n" +
+	"\tresources\x18\a \x03(\v2\".pullnet.control.v1.ResourceDemandR\tresources\x12-\n" +
+	"\x12connects_requested\x18\b \x01(\x03R\x11connectsRequested\x12)\n" +
+	"\x10connects_granted\x18\t \x01(\x03R\x0fconnectsGranted\x12\x1d\n" +
+	"\n" +
+	"since_unix\x18\n" +
+	" \x01(\x03R\tsinceUnix\".\n" +
+	"\rDoctorRequest\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\"[\n" +
+	"\vDoctorCheck\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x10\n" +
+	"\x03fix\x18\x04 \x01(\tR\x03fix\"Y\n" +
+	"\x0eDoctorResponse\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x127\n" +
+	"\x06checks\x18\x02 \x03(\v2\x1f.pullnet.control.v1.DoctorCheckR\x06checks2\xad\x10\n" +
 	"\x0eControlService\x12Q\n" +
 	"\x06Status\x12!.pullnet.control.v1.StatusRequest\x1a\".pullnet.control.v1.StatusResponse\"\x00\x12N\n" +
 	"\x05Peers\x12 .pullnet.control.v1.PeersRequest\x1a!.pullnet.control.v1.PeersResponse\"\x00\x12f\n" +
@@ -2254,7 +3787,16 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\bForwards\x12#.pullnet.control.v1.ForwardsRequest\x1a$.pullnet.control.v1.ForwardsResponse\"\x00\x12c\n" +
 	"\fCloseForward\x12'.pullnet.control.v1.CloseForwardRequest\x1a(.pullnet.control.v1.CloseForwardResponse\"\x00\x12W\n" +
 	"\bSessions\x12#.pullnet.control.v1.SessionsRequest\x1a$.pullnet.control.v1.SessionsResponse\"\x00\x12Q\n" +
-	"\x06Revoke\x12!.pullnet.control.v1.RevokeRequest\x1a\".pullnet.control.v1.RevokeResponse\"\x00BCZAgithub.com/pullnet/pullnet/proto/gen/pullnet/control/v1;controlv1b\x06proto3"
+	"\x06Revoke\x12!.pullnet.control.v1.RevokeRequest\x1a\".pullnet.control.v1.RevokeResponse\"\x00\x12M\n" +
+	"\x05Watch\x12 .pullnet.control.v1.WatchRequest\x1a\x1e.pullnet.control.v1.WatchEvent\"\x000\x01\x12T\n" +
+	"\aWatches\x12\".pullnet.control.v1.WatchesRequest\x1a#.pullnet.control.v1.WatchesResponse\"\x00\x12T\n" +
+	"\aUnwatch\x12\".pullnet.control.v1.UnwatchRequest\x1a#.pullnet.control.v1.UnwatchResponse\"\x00\x12K\n" +
+	"\x04Want\x12\x1f.pullnet.control.v1.WantRequest\x1a .pullnet.control.v1.WantResponse\"\x00\x12N\n" +
+	"\x05Wants\x12 .pullnet.control.v1.WantsRequest\x1a!.pullnet.control.v1.WantsResponse\"\x00\x12Q\n" +
+	"\x06Unwant\x12!.pullnet.control.v1.UnwantRequest\x1a\".pullnet.control.v1.UnwantResponse\"\x00\x12T\n" +
+	"\aLineage\x12\".pullnet.control.v1.LineageRequest\x1a#.pullnet.control.v1.LineageResponse\"\x00\x12Q\n" +
+	"\x06Demand\x12!.pullnet.control.v1.DemandRequest\x1a\".pullnet.control.v1.DemandResponse\"\x00\x12Q\n" +
+	"\x06Doctor\x12!.pullnet.control.v1.DoctorRequest\x1a\".pullnet.control.v1.DoctorResponse\"\x00BCZAgithub.com/pullnet/pullnet/proto/gen/pullnet/control/v1;controlv1b\x06proto3"
 
 var (
 	file_pullnet_control_v1_control_proto_rawDescOnce sync.Once
@@ -2268,7 +3810,7 @@ func file_pullnet_control_v1_control_proto_rawDescGZIP() []byte {
 	return file_pullnet_control_v1_control_proto_rawDescData
 }
 
-var file_pullnet_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_pullnet_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_pullnet_control_v1_control_proto_goTypes = []any{
 	(*Access)(nil),                // 0: pullnet.control.v1.Access
 	(*Resource)(nil),              // 1: pullnet.control.v1.Resource
@@ -2306,10 +3848,34 @@ var file_pullnet_control_v1_control_proto_goTypes = []any{
 	(*SessionsResponse)(nil),      // 33: pullnet.control.v1.SessionsResponse
 	(*RevokeRequest)(nil),         // 34: pullnet.control.v1.RevokeRequest
 	(*RevokeResponse)(nil),        // 35: pullnet.control.v1.RevokeResponse
-	nil,                           // 36: pullnet.control.v1.Resource.AttrsEntry
+	(*WatchRequest)(nil),          // 36: pullnet.control.v1.WatchRequest
+	(*WatchEvent)(nil),            // 37: pullnet.control.v1.WatchEvent
+	(*WatchesRequest)(nil),        // 38: pullnet.control.v1.WatchesRequest
+	(*WatchInfo)(nil),             // 39: pullnet.control.v1.WatchInfo
+	(*WatchesResponse)(nil),       // 40: pullnet.control.v1.WatchesResponse
+	(*UnwatchRequest)(nil),        // 41: pullnet.control.v1.UnwatchRequest
+	(*UnwatchResponse)(nil),       // 42: pullnet.control.v1.UnwatchResponse
+	(*WantRequest)(nil),           // 43: pullnet.control.v1.WantRequest
+	(*WantResponse)(nil),          // 44: pullnet.control.v1.WantResponse
+	(*WantInfo)(nil),              // 45: pullnet.control.v1.WantInfo
+	(*WantsRequest)(nil),          // 46: pullnet.control.v1.WantsRequest
+	(*WantsResponse)(nil),         // 47: pullnet.control.v1.WantsResponse
+	(*UnwantRequest)(nil),         // 48: pullnet.control.v1.UnwantRequest
+	(*UnwantResponse)(nil),        // 49: pullnet.control.v1.UnwantResponse
+	(*LineageRequest)(nil),        // 50: pullnet.control.v1.LineageRequest
+	(*LineageNode)(nil),           // 51: pullnet.control.v1.LineageNode
+	(*LineageResponse)(nil),       // 52: pullnet.control.v1.LineageResponse
+	(*DemandRequest)(nil),         // 53: pullnet.control.v1.DemandRequest
+	(*TermCount)(nil),             // 54: pullnet.control.v1.TermCount
+	(*ResourceDemand)(nil),        // 55: pullnet.control.v1.ResourceDemand
+	(*DemandResponse)(nil),        // 56: pullnet.control.v1.DemandResponse
+	(*DoctorRequest)(nil),         // 57: pullnet.control.v1.DoctorRequest
+	(*DoctorCheck)(nil),           // 58: pullnet.control.v1.DoctorCheck
+	(*DoctorResponse)(nil),        // 59: pullnet.control.v1.DoctorResponse
+	nil,                           // 60: pullnet.control.v1.Resource.AttrsEntry
 }
 var file_pullnet_control_v1_control_proto_depIdxs = []int32{
-	36, // 0: pullnet.control.v1.Resource.attrs:type_name -> pullnet.control.v1.Resource.AttrsEntry
+	60, // 0: pullnet.control.v1.Resource.attrs:type_name -> pullnet.control.v1.Resource.AttrsEntry
 	0,  // 1: pullnet.control.v1.Resource.access:type_name -> pullnet.control.v1.Access
 	5,  // 2: pullnet.control.v1.PeersResponse.peers:type_name -> pullnet.control.v1.Peer
 	1,  // 3: pullnet.control.v1.ListResourcesResponse.resources:type_name -> pullnet.control.v1.Resource
@@ -2320,41 +3886,72 @@ var file_pullnet_control_v1_control_proto_depIdxs = []int32{
 	25, // 8: pullnet.control.v1.ForwardResponse.forward:type_name -> pullnet.control.v1.ForwardInfo
 	25, // 9: pullnet.control.v1.ForwardsResponse.forwards:type_name -> pullnet.control.v1.ForwardInfo
 	31, // 10: pullnet.control.v1.SessionsResponse.sessions:type_name -> pullnet.control.v1.SessionInfo
-	2,  // 11: pullnet.control.v1.ControlService.Status:input_type -> pullnet.control.v1.StatusRequest
-	4,  // 12: pullnet.control.v1.ControlService.Peers:input_type -> pullnet.control.v1.PeersRequest
-	7,  // 13: pullnet.control.v1.ControlService.ListResources:input_type -> pullnet.control.v1.ListResourcesRequest
-	9,  // 14: pullnet.control.v1.ControlService.Advertise:input_type -> pullnet.control.v1.AdvertiseRequest
-	11, // 15: pullnet.control.v1.ControlService.Withdraw:input_type -> pullnet.control.v1.WithdrawRequest
-	13, // 16: pullnet.control.v1.ControlService.Find:input_type -> pullnet.control.v1.FindRequest
-	15, // 17: pullnet.control.v1.ControlService.Connect:input_type -> pullnet.control.v1.ConnectRequest
-	17, // 18: pullnet.control.v1.ControlService.ListRequests:input_type -> pullnet.control.v1.ListRequestsRequest
-	20, // 19: pullnet.control.v1.ControlService.Approve:input_type -> pullnet.control.v1.ApproveRequest
-	22, // 20: pullnet.control.v1.ControlService.Decline:input_type -> pullnet.control.v1.DeclineRequest
-	24, // 21: pullnet.control.v1.ControlService.Forward:input_type -> pullnet.control.v1.ForwardRequest
-	27, // 22: pullnet.control.v1.ControlService.Forwards:input_type -> pullnet.control.v1.ForwardsRequest
-	29, // 23: pullnet.control.v1.ControlService.CloseForward:input_type -> pullnet.control.v1.CloseForwardRequest
-	32, // 24: pullnet.control.v1.ControlService.Sessions:input_type -> pullnet.control.v1.SessionsRequest
-	34, // 25: pullnet.control.v1.ControlService.Revoke:input_type -> pullnet.control.v1.RevokeRequest
-	3,  // 26: pullnet.control.v1.ControlService.Status:output_type -> pullnet.control.v1.StatusResponse
-	6,  // 27: pullnet.control.v1.ControlService.Peers:output_type -> pullnet.control.v1.PeersResponse
-	8,  // 28: pullnet.control.v1.ControlService.ListResources:output_type -> pullnet.control.v1.ListResourcesResponse
-	10, // 29: pullnet.control.v1.ControlService.Advertise:output_type -> pullnet.control.v1.AdvertiseResponse
-	12, // 30: pullnet.control.v1.ControlService.Withdraw:output_type -> pullnet.control.v1.WithdrawResponse
-	14, // 31: pullnet.control.v1.ControlService.Find:output_type -> pullnet.control.v1.FindResponse
-	16, // 32: pullnet.control.v1.ControlService.Connect:output_type -> pullnet.control.v1.ConnectResponse
-	19, // 33: pullnet.control.v1.ControlService.ListRequests:output_type -> pullnet.control.v1.ListRequestsResponse
-	21, // 34: pullnet.control.v1.ControlService.Approve:output_type -> pullnet.control.v1.ApproveResponse
-	23, // 35: pullnet.control.v1.ControlService.Decline:output_type -> pullnet.control.v1.DeclineResponse
-	26, // 36: pullnet.control.v1.ControlService.Forward:output_type -> pullnet.control.v1.ForwardResponse
-	28, // 37: pullnet.control.v1.ControlService.Forwards:output_type -> pullnet.control.v1.ForwardsResponse
-	30, // 38: pullnet.control.v1.ControlService.CloseForward:output_type -> pullnet.control.v1.CloseForwardResponse
-	33, // 39: pullnet.control.v1.ControlService.Sessions:output_type -> pullnet.control.v1.SessionsResponse
-	35, // 40: pullnet.control.v1.ControlService.Revoke:output_type -> pullnet.control.v1.RevokeResponse
-	26, // [26:41] is the sub-list for method output_type
-	11, // [11:26] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	1,  // 11: pullnet.control.v1.WatchEvent.resource:type_name -> pullnet.control.v1.Resource
+	39, // 12: pullnet.control.v1.WatchesResponse.watches:type_name -> pullnet.control.v1.WatchInfo
+	1,  // 13: pullnet.control.v1.WantInfo.matches:type_name -> pullnet.control.v1.Resource
+	45, // 14: pullnet.control.v1.WantsResponse.wants:type_name -> pullnet.control.v1.WantInfo
+	1,  // 15: pullnet.control.v1.LineageNode.resource:type_name -> pullnet.control.v1.Resource
+	51, // 16: pullnet.control.v1.LineageNode.sources:type_name -> pullnet.control.v1.LineageNode
+	51, // 17: pullnet.control.v1.LineageNode.derivatives:type_name -> pullnet.control.v1.LineageNode
+	51, // 18: pullnet.control.v1.LineageResponse.root:type_name -> pullnet.control.v1.LineageNode
+	54, // 19: pullnet.control.v1.DemandResponse.top_served_terms:type_name -> pullnet.control.v1.TermCount
+	54, // 20: pullnet.control.v1.DemandResponse.top_run_terms:type_name -> pullnet.control.v1.TermCount
+	54, // 21: pullnet.control.v1.DemandResponse.unmet:type_name -> pullnet.control.v1.TermCount
+	55, // 22: pullnet.control.v1.DemandResponse.resources:type_name -> pullnet.control.v1.ResourceDemand
+	58, // 23: pullnet.control.v1.DoctorResponse.checks:type_name -> pullnet.control.v1.DoctorCheck
+	2,  // 24: pullnet.control.v1.ControlService.Status:input_type -> pullnet.control.v1.StatusRequest
+	4,  // 25: pullnet.control.v1.ControlService.Peers:input_type -> pullnet.control.v1.PeersRequest
+	7,  // 26: pullnet.control.v1.ControlService.ListResources:input_type -> pullnet.control.v1.ListResourcesRequest
+	9,  // 27: pullnet.control.v1.ControlService.Advertise:input_type -> pullnet.control.v1.AdvertiseRequest
+	11, // 28: pullnet.control.v1.ControlService.Withdraw:input_type -> pullnet.control.v1.WithdrawRequest
+	13, // 29: pullnet.control.v1.ControlService.Find:input_type -> pullnet.control.v1.FindRequest
+	15, // 30: pullnet.control.v1.ControlService.Connect:input_type -> pullnet.control.v1.ConnectRequest
+	17, // 31: pullnet.control.v1.ControlService.ListRequests:input_type -> pullnet.control.v1.ListRequestsRequest
+	20, // 32: pullnet.control.v1.ControlService.Approve:input_type -> pullnet.control.v1.ApproveRequest
+	22, // 33: pullnet.control.v1.ControlService.Decline:input_type -> pullnet.control.v1.DeclineRequest
+	24, // 34: pullnet.control.v1.ControlService.Forward:input_type -> pullnet.control.v1.ForwardRequest
+	27, // 35: pullnet.control.v1.ControlService.Forwards:input_type -> pullnet.control.v1.ForwardsRequest
+	29, // 36: pullnet.control.v1.ControlService.CloseForward:input_type -> pullnet.control.v1.CloseForwardRequest
+	32, // 37: pullnet.control.v1.ControlService.Sessions:input_type -> pullnet.control.v1.SessionsRequest
+	34, // 38: pullnet.control.v1.ControlService.Revoke:input_type -> pullnet.control.v1.RevokeRequest
+	36, // 39: pullnet.control.v1.ControlService.Watch:input_type -> pullnet.control.v1.WatchRequest
+	38, // 40: pullnet.control.v1.ControlService.Watches:input_type -> pullnet.control.v1.WatchesRequest
+	41, // 41: pullnet.control.v1.ControlService.Unwatch:input_type -> pullnet.control.v1.UnwatchRequest
+	43, // 42: pullnet.control.v1.ControlService.Want:input_type -> pullnet.control.v1.WantRequest
+	46, // 43: pullnet.control.v1.ControlService.Wants:input_type -> pullnet.control.v1.WantsRequest
+	48, // 44: pullnet.control.v1.ControlService.Unwant:input_type -> pullnet.control.v1.UnwantRequest
+	50, // 45: pullnet.control.v1.ControlService.Lineage:input_type -> pullnet.control.v1.LineageRequest
+	53, // 46: pullnet.control.v1.ControlService.Demand:input_type -> pullnet.control.v1.DemandRequest
+	57, // 47: pullnet.control.v1.ControlService.Doctor:input_type -> pullnet.control.v1.DoctorRequest
+	3,  // 48: pullnet.control.v1.ControlService.Status:output_type -> pullnet.control.v1.StatusResponse
+	6,  // 49: pullnet.control.v1.ControlService.Peers:output_type -> pullnet.control.v1.PeersResponse
+	8,  // 50: pullnet.control.v1.ControlService.ListResources:output_type -> pullnet.control.v1.ListResourcesResponse
+	10, // 51: pullnet.control.v1.ControlService.Advertise:output_type -> pullnet.control.v1.AdvertiseResponse
+	12, // 52: pullnet.control.v1.ControlService.Withdraw:output_type -> pullnet.control.v1.WithdrawResponse
+	14, // 53: pullnet.control.v1.ControlService.Find:output_type -> pullnet.control.v1.FindResponse
+	16, // 54: pullnet.control.v1.ControlService.Connect:output_type -> pullnet.control.v1.ConnectResponse
+	19, // 55: pullnet.control.v1.ControlService.ListRequests:output_type -> pullnet.control.v1.ListRequestsResponse
+	21, // 56: pullnet.control.v1.ControlService.Approve:output_type -> pullnet.control.v1.ApproveResponse
+	23, // 57: pullnet.control.v1.ControlService.Decline:output_type -> pullnet.control.v1.DeclineResponse
+	26, // 58: pullnet.control.v1.ControlService.Forward:output_type -> pullnet.control.v1.ForwardResponse
+	28, // 59: pullnet.control.v1.ControlService.Forwards:output_type -> pullnet.control.v1.ForwardsResponse
+	30, // 60: pullnet.control.v1.ControlService.CloseForward:output_type -> pullnet.control.v1.CloseForwardResponse
+	33, // 61: pullnet.control.v1.ControlService.Sessions:output_type -> pullnet.control.v1.SessionsResponse
+	35, // 62: pullnet.control.v1.ControlService.Revoke:output_type -> pullnet.control.v1.RevokeResponse
+	37, // 63: pullnet.control.v1.ControlService.Watch:output_type -> pullnet.control.v1.WatchEvent
+	40, // 64: pullnet.control.v1.ControlService.Watches:output_type -> pullnet.control.v1.WatchesResponse
+	42, // 65: pullnet.control.v1.ControlService.Unwatch:output_type -> pullnet.control.v1.UnwatchResponse
+	44, // 66: pullnet.control.v1.ControlService.Want:output_type -> pullnet.control.v1.WantResponse
+	47, // 67: pullnet.control.v1.ControlService.Wants:output_type -> pullnet.control.v1.WantsResponse
+	49, // 68: pullnet.control.v1.ControlService.Unwant:output_type -> pullnet.control.v1.UnwantResponse
+	52, // 69: pullnet.control.v1.ControlService.Lineage:output_type -> pullnet.control.v1.LineageResponse
+	56, // 70: pullnet.control.v1.ControlService.Demand:output_type -> pullnet.control.v1.DemandResponse
+	59, // 71: pullnet.control.v1.ControlService.Doctor:output_type -> pullnet.control.v1.DoctorResponse
+	48, // [48:72] is the sub-list for method output_type
+	24, // [24:48] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_pullnet_control_v1_control_proto_init() }
@@ -2368,7 +3965,7 @@ func file_pullnet_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pullnet_control_v1_control_proto_rawDesc), len(file_pullnet_control_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -44,8 +44,11 @@ type Resource struct {
 	Seq         uint64            `protobuf:"varint,10,opt,name=seq,proto3" json:"seq,omitempty"`
 	// expires_unix is the Unix time in seconds after which receivers drop the
 	// resource; 0 means it does not expire.
-	ExpiresUnix   int64 `protobuf:"varint,11,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
-	UpdatedUnix   int64 `protobuf:"varint,12,opt,name=updated_unix,json=updatedUnix,proto3" json:"updated_unix,omitempty"`
+	ExpiresUnix int64 `protobuf:"varint,11,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	UpdatedUnix int64 `protobuf:"varint,12,opt,name=updated_unix,json=updatedUnix,proto3" json:"updated_unix,omitempty"`
+	// withdrawn marks a tombstone: the owner's last word on the resource,
+	// published on withdraw so watchers learn it is gone.
+	Withdrawn     bool `protobuf:"varint,13,opt,name=withdrawn,proto3" json:"withdrawn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -162,6 +165,13 @@ func (x *Resource) GetUpdatedUnix() int64 {
 		return x.UpdatedUnix
 	}
 	return 0
+}
+
+func (x *Resource) GetWithdrawn() bool {
+	if x != nil {
+		return x.Withdrawn
+	}
+	return false
 }
 
 // Access says how a granted consumer reaches a resource.
@@ -651,7 +661,7 @@ var File_pullnet_wire_v1_wire_proto protoreflect.FileDescriptor
 
 const file_pullnet_wire_v1_wire_proto_rawDesc = "" +
 	"\n" +
-	"\x1apullnet/wire/v1/wire.proto\x12\x0fpullnet.wire.v1\"\xb8\x03\n" +
+	"\x1apullnet/wire/v1/wire.proto\x12\x0fpullnet.wire.v1\"\xd6\x03\n" +
 	"\bResource\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\tR\x06handle\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\x12\n" +
@@ -665,7 +675,8 @@ const file_pullnet_wire_v1_wire_proto_rawDesc = "" +
 	"\x03seq\x18\n" +
 	" \x01(\x04R\x03seq\x12!\n" +
 	"\fexpires_unix\x18\v \x01(\x03R\vexpiresUnix\x12!\n" +
-	"\fupdated_unix\x18\f \x01(\x03R\vupdatedUnix\x1a8\n" +
+	"\fupdated_unix\x18\f \x01(\x03R\vupdatedUnix\x12\x1c\n" +
+	"\twithdrawn\x18\r \x01(\bR\twithdrawn\x1a8\n" +
 	"\n" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

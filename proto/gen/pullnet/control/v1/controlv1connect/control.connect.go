@@ -71,6 +71,24 @@ const (
 	ControlServiceSessionsProcedure = "/pullnet.control.v1.ControlService/Sessions"
 	// ControlServiceRevokeProcedure is the fully-qualified name of the ControlService's Revoke RPC.
 	ControlServiceRevokeProcedure = "/pullnet.control.v1.ControlService/Revoke"
+	// ControlServiceWatchProcedure is the fully-qualified name of the ControlService's Watch RPC.
+	ControlServiceWatchProcedure = "/pullnet.control.v1.ControlService/Watch"
+	// ControlServiceWatchesProcedure is the fully-qualified name of the ControlService's Watches RPC.
+	ControlServiceWatchesProcedure = "/pullnet.control.v1.ControlService/Watches"
+	// ControlServiceUnwatchProcedure is the fully-qualified name of the ControlService's Unwatch RPC.
+	ControlServiceUnwatchProcedure = "/pullnet.control.v1.ControlService/Unwatch"
+	// ControlServiceWantProcedure is the fully-qualified name of the ControlService's Want RPC.
+	ControlServiceWantProcedure = "/pullnet.control.v1.ControlService/Want"
+	// ControlServiceWantsProcedure is the fully-qualified name of the ControlService's Wants RPC.
+	ControlServiceWantsProcedure = "/pullnet.control.v1.ControlService/Wants"
+	// ControlServiceUnwantProcedure is the fully-qualified name of the ControlService's Unwant RPC.
+	ControlServiceUnwantProcedure = "/pullnet.control.v1.ControlService/Unwant"
+	// ControlServiceLineageProcedure is the fully-qualified name of the ControlService's Lineage RPC.
+	ControlServiceLineageProcedure = "/pullnet.control.v1.ControlService/Lineage"
+	// ControlServiceDemandProcedure is the fully-qualified name of the ControlService's Demand RPC.
+	ControlServiceDemandProcedure = "/pullnet.control.v1.ControlService/Demand"
+	// ControlServiceDoctorProcedure is the fully-qualified name of the ControlService's Doctor RPC.
+	ControlServiceDoctorProcedure = "/pullnet.control.v1.ControlService/Doctor"
 )
 
 // ControlServiceClient is a client for the pullnet.control.v1.ControlService service.
@@ -106,6 +124,26 @@ type ControlServiceClient interface {
 	Sessions(context.Context, *connect.Request[v1.SessionsRequest]) (*connect.Response[v1.SessionsResponse], error)
 	// Revoke ends a session this node granted and closes its live tunnels.
 	Revoke(context.Context, *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error)
+	// Watch registers a standing query (or attaches to one by id) and
+	// streams its events. The watch outlives the call and the daemon.
+	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.WatchEvent], error)
+	// Watches lists the registered watches.
+	Watches(context.Context, *connect.Request[v1.WatchesRequest]) (*connect.Response[v1.WatchesResponse], error)
+	// Unwatch removes a watch.
+	Unwatch(context.Context, *connect.Request[v1.UnwatchRequest]) (*connect.Response[v1.UnwatchResponse], error)
+	// Want publishes a signed, expiring record of what the participant needs.
+	Want(context.Context, *connect.Request[v1.WantRequest]) (*connect.Response[v1.WantResponse], error)
+	// Wants lists open wants: the network's (by default those this node's
+	// resources could serve) or, with mine, this node's own and their matches.
+	Wants(context.Context, *connect.Request[v1.WantsRequest]) (*connect.Response[v1.WantsResponse], error)
+	// Unwant withdraws one of this node's wants.
+	Unwant(context.Context, *connect.Request[v1.UnwantRequest]) (*connect.Response[v1.UnwantResponse], error)
+	// Lineage walks a resource's sources up and derivatives down.
+	Lineage(context.Context, *connect.Request[v1.LineageRequest]) (*connect.Response[v1.LineageResponse], error)
+	// Demand reports the local counts of demand this node has seen.
+	Demand(context.Context, *connect.Request[v1.DemandRequest]) (*connect.Response[v1.DemandResponse], error)
+	// Doctor checks whether others can find and reach this node.
+	Doctor(context.Context, *connect.Request[v1.DoctorRequest]) (*connect.Response[v1.DoctorResponse], error)
 }
 
 // NewControlServiceClient constructs a client for the pullnet.control.v1.ControlService service. By
@@ -209,6 +247,60 @@ func NewControlServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(controlServiceMethods.ByName("Revoke")),
 			connect.WithClientOptions(opts...),
 		),
+		watch: connect.NewClient[v1.WatchRequest, v1.WatchEvent](
+			httpClient,
+			baseURL+ControlServiceWatchProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Watch")),
+			connect.WithClientOptions(opts...),
+		),
+		watches: connect.NewClient[v1.WatchesRequest, v1.WatchesResponse](
+			httpClient,
+			baseURL+ControlServiceWatchesProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Watches")),
+			connect.WithClientOptions(opts...),
+		),
+		unwatch: connect.NewClient[v1.UnwatchRequest, v1.UnwatchResponse](
+			httpClient,
+			baseURL+ControlServiceUnwatchProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Unwatch")),
+			connect.WithClientOptions(opts...),
+		),
+		want: connect.NewClient[v1.WantRequest, v1.WantResponse](
+			httpClient,
+			baseURL+ControlServiceWantProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Want")),
+			connect.WithClientOptions(opts...),
+		),
+		wants: connect.NewClient[v1.WantsRequest, v1.WantsResponse](
+			httpClient,
+			baseURL+ControlServiceWantsProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Wants")),
+			connect.WithClientOptions(opts...),
+		),
+		unwant: connect.NewClient[v1.UnwantRequest, v1.UnwantResponse](
+			httpClient,
+			baseURL+ControlServiceUnwantProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Unwant")),
+			connect.WithClientOptions(opts...),
+		),
+		lineage: connect.NewClient[v1.LineageRequest, v1.LineageResponse](
+			httpClient,
+			baseURL+ControlServiceLineageProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Lineage")),
+			connect.WithClientOptions(opts...),
+		),
+		demand: connect.NewClient[v1.DemandRequest, v1.DemandResponse](
+			httpClient,
+			baseURL+ControlServiceDemandProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Demand")),
+			connect.WithClientOptions(opts...),
+		),
+		doctor: connect.NewClient[v1.DoctorRequest, v1.DoctorResponse](
+			httpClient,
+			baseURL+ControlServiceDoctorProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Doctor")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -229,6 +321,15 @@ type controlServiceClient struct {
 	closeForward  *connect.Client[v1.CloseForwardRequest, v1.CloseForwardResponse]
 	sessions      *connect.Client[v1.SessionsRequest, v1.SessionsResponse]
 	revoke        *connect.Client[v1.RevokeRequest, v1.RevokeResponse]
+	watch         *connect.Client[v1.WatchRequest, v1.WatchEvent]
+	watches       *connect.Client[v1.WatchesRequest, v1.WatchesResponse]
+	unwatch       *connect.Client[v1.UnwatchRequest, v1.UnwatchResponse]
+	want          *connect.Client[v1.WantRequest, v1.WantResponse]
+	wants         *connect.Client[v1.WantsRequest, v1.WantsResponse]
+	unwant        *connect.Client[v1.UnwantRequest, v1.UnwantResponse]
+	lineage       *connect.Client[v1.LineageRequest, v1.LineageResponse]
+	demand        *connect.Client[v1.DemandRequest, v1.DemandResponse]
+	doctor        *connect.Client[v1.DoctorRequest, v1.DoctorResponse]
 }
 
 // Status calls pullnet.control.v1.ControlService.Status.
@@ -306,6 +407,51 @@ func (c *controlServiceClient) Revoke(ctx context.Context, req *connect.Request[
 	return c.revoke.CallUnary(ctx, req)
 }
 
+// Watch calls pullnet.control.v1.ControlService.Watch.
+func (c *controlServiceClient) Watch(ctx context.Context, req *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.WatchEvent], error) {
+	return c.watch.CallServerStream(ctx, req)
+}
+
+// Watches calls pullnet.control.v1.ControlService.Watches.
+func (c *controlServiceClient) Watches(ctx context.Context, req *connect.Request[v1.WatchesRequest]) (*connect.Response[v1.WatchesResponse], error) {
+	return c.watches.CallUnary(ctx, req)
+}
+
+// Unwatch calls pullnet.control.v1.ControlService.Unwatch.
+func (c *controlServiceClient) Unwatch(ctx context.Context, req *connect.Request[v1.UnwatchRequest]) (*connect.Response[v1.UnwatchResponse], error) {
+	return c.unwatch.CallUnary(ctx, req)
+}
+
+// Want calls pullnet.control.v1.ControlService.Want.
+func (c *controlServiceClient) Want(ctx context.Context, req *connect.Request[v1.WantRequest]) (*connect.Response[v1.WantResponse], error) {
+	return c.want.CallUnary(ctx, req)
+}
+
+// Wants calls pullnet.control.v1.ControlService.Wants.
+func (c *controlServiceClient) Wants(ctx context.Context, req *connect.Request[v1.WantsRequest]) (*connect.Response[v1.WantsResponse], error) {
+	return c.wants.CallUnary(ctx, req)
+}
+
+// Unwant calls pullnet.control.v1.ControlService.Unwant.
+func (c *controlServiceClient) Unwant(ctx context.Context, req *connect.Request[v1.UnwantRequest]) (*connect.Response[v1.UnwantResponse], error) {
+	return c.unwant.CallUnary(ctx, req)
+}
+
+// Lineage calls pullnet.control.v1.ControlService.Lineage.
+func (c *controlServiceClient) Lineage(ctx context.Context, req *connect.Request[v1.LineageRequest]) (*connect.Response[v1.LineageResponse], error) {
+	return c.lineage.CallUnary(ctx, req)
+}
+
+// Demand calls pullnet.control.v1.ControlService.Demand.
+func (c *controlServiceClient) Demand(ctx context.Context, req *connect.Request[v1.DemandRequest]) (*connect.Response[v1.DemandResponse], error) {
+	return c.demand.CallUnary(ctx, req)
+}
+
+// Doctor calls pullnet.control.v1.ControlService.Doctor.
+func (c *controlServiceClient) Doctor(ctx context.Context, req *connect.Request[v1.DoctorRequest]) (*connect.Response[v1.DoctorResponse], error) {
+	return c.doctor.CallUnary(ctx, req)
+}
+
 // ControlServiceHandler is an implementation of the pullnet.control.v1.ControlService service.
 type ControlServiceHandler interface {
 	// Status reports who this node is and how it is connected.
@@ -339,6 +485,26 @@ type ControlServiceHandler interface {
 	Sessions(context.Context, *connect.Request[v1.SessionsRequest]) (*connect.Response[v1.SessionsResponse], error)
 	// Revoke ends a session this node granted and closes its live tunnels.
 	Revoke(context.Context, *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error)
+	// Watch registers a standing query (or attaches to one by id) and
+	// streams its events. The watch outlives the call and the daemon.
+	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.WatchEvent]) error
+	// Watches lists the registered watches.
+	Watches(context.Context, *connect.Request[v1.WatchesRequest]) (*connect.Response[v1.WatchesResponse], error)
+	// Unwatch removes a watch.
+	Unwatch(context.Context, *connect.Request[v1.UnwatchRequest]) (*connect.Response[v1.UnwatchResponse], error)
+	// Want publishes a signed, expiring record of what the participant needs.
+	Want(context.Context, *connect.Request[v1.WantRequest]) (*connect.Response[v1.WantResponse], error)
+	// Wants lists open wants: the network's (by default those this node's
+	// resources could serve) or, with mine, this node's own and their matches.
+	Wants(context.Context, *connect.Request[v1.WantsRequest]) (*connect.Response[v1.WantsResponse], error)
+	// Unwant withdraws one of this node's wants.
+	Unwant(context.Context, *connect.Request[v1.UnwantRequest]) (*connect.Response[v1.UnwantResponse], error)
+	// Lineage walks a resource's sources up and derivatives down.
+	Lineage(context.Context, *connect.Request[v1.LineageRequest]) (*connect.Response[v1.LineageResponse], error)
+	// Demand reports the local counts of demand this node has seen.
+	Demand(context.Context, *connect.Request[v1.DemandRequest]) (*connect.Response[v1.DemandResponse], error)
+	// Doctor checks whether others can find and reach this node.
+	Doctor(context.Context, *connect.Request[v1.DoctorRequest]) (*connect.Response[v1.DoctorResponse], error)
 }
 
 // NewControlServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -438,6 +604,60 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 		connect.WithSchema(controlServiceMethods.ByName("Revoke")),
 		connect.WithHandlerOptions(opts...),
 	)
+	controlServiceWatchHandler := connect.NewServerStreamHandler(
+		ControlServiceWatchProcedure,
+		svc.Watch,
+		connect.WithSchema(controlServiceMethods.ByName("Watch")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceWatchesHandler := connect.NewUnaryHandler(
+		ControlServiceWatchesProcedure,
+		svc.Watches,
+		connect.WithSchema(controlServiceMethods.ByName("Watches")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceUnwatchHandler := connect.NewUnaryHandler(
+		ControlServiceUnwatchProcedure,
+		svc.Unwatch,
+		connect.WithSchema(controlServiceMethods.ByName("Unwatch")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceWantHandler := connect.NewUnaryHandler(
+		ControlServiceWantProcedure,
+		svc.Want,
+		connect.WithSchema(controlServiceMethods.ByName("Want")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceWantsHandler := connect.NewUnaryHandler(
+		ControlServiceWantsProcedure,
+		svc.Wants,
+		connect.WithSchema(controlServiceMethods.ByName("Wants")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceUnwantHandler := connect.NewUnaryHandler(
+		ControlServiceUnwantProcedure,
+		svc.Unwant,
+		connect.WithSchema(controlServiceMethods.ByName("Unwant")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceLineageHandler := connect.NewUnaryHandler(
+		ControlServiceLineageProcedure,
+		svc.Lineage,
+		connect.WithSchema(controlServiceMethods.ByName("Lineage")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceDemandHandler := connect.NewUnaryHandler(
+		ControlServiceDemandProcedure,
+		svc.Demand,
+		connect.WithSchema(controlServiceMethods.ByName("Demand")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceDoctorHandler := connect.NewUnaryHandler(
+		ControlServiceDoctorProcedure,
+		svc.Doctor,
+		connect.WithSchema(controlServiceMethods.ByName("Doctor")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pullnet.control.v1.ControlService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ControlServiceStatusProcedure:
@@ -470,6 +690,24 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 			controlServiceSessionsHandler.ServeHTTP(w, r)
 		case ControlServiceRevokeProcedure:
 			controlServiceRevokeHandler.ServeHTTP(w, r)
+		case ControlServiceWatchProcedure:
+			controlServiceWatchHandler.ServeHTTP(w, r)
+		case ControlServiceWatchesProcedure:
+			controlServiceWatchesHandler.ServeHTTP(w, r)
+		case ControlServiceUnwatchProcedure:
+			controlServiceUnwatchHandler.ServeHTTP(w, r)
+		case ControlServiceWantProcedure:
+			controlServiceWantHandler.ServeHTTP(w, r)
+		case ControlServiceWantsProcedure:
+			controlServiceWantsHandler.ServeHTTP(w, r)
+		case ControlServiceUnwantProcedure:
+			controlServiceUnwantHandler.ServeHTTP(w, r)
+		case ControlServiceLineageProcedure:
+			controlServiceLineageHandler.ServeHTTP(w, r)
+		case ControlServiceDemandProcedure:
+			controlServiceDemandHandler.ServeHTTP(w, r)
+		case ControlServiceDoctorProcedure:
+			controlServiceDoctorHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -537,4 +775,40 @@ func (UnimplementedControlServiceHandler) Sessions(context.Context, *connect.Req
 
 func (UnimplementedControlServiceHandler) Revoke(context.Context, *connect.Request[v1.RevokeRequest]) (*connect.Response[v1.RevokeResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Revoke is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.WatchEvent]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Watch is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Watches(context.Context, *connect.Request[v1.WatchesRequest]) (*connect.Response[v1.WatchesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Watches is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Unwatch(context.Context, *connect.Request[v1.UnwatchRequest]) (*connect.Response[v1.UnwatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Unwatch is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Want(context.Context, *connect.Request[v1.WantRequest]) (*connect.Response[v1.WantResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Want is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Wants(context.Context, *connect.Request[v1.WantsRequest]) (*connect.Response[v1.WantsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Wants is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Unwant(context.Context, *connect.Request[v1.UnwantRequest]) (*connect.Response[v1.UnwantResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Unwant is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Lineage(context.Context, *connect.Request[v1.LineageRequest]) (*connect.Response[v1.LineageResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Lineage is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Demand(context.Context, *connect.Request[v1.DemandRequest]) (*connect.Response[v1.DemandResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Demand is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Doctor(context.Context, *connect.Request[v1.DoctorRequest]) (*connect.Response[v1.DoctorResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Doctor is not implemented"))
 }
