@@ -66,6 +66,7 @@ func (n *Node) Advertise(ctx context.Context, r resource.Resource) (resource.Res
 		r.Access.Value = ""
 	}
 	r.Updated = time.Now().UTC().Truncate(time.Second)
+	r.Withdrawn = false // only Withdraw makes tombstones
 	rec, err := signed.SealResource(n.key, r)
 	if err != nil {
 		return r, fmt.Errorf("advertise: %w: %v", ErrInvalid, err)

@@ -97,6 +97,9 @@ type Resource struct {
 	Expires time.Time `json:"expires,omitzero"`
 	// Updated is when the owner last changed the resource.
 	Updated time.Time `json:"updated,omitzero"`
+	// Withdrawn marks a tombstone: the version an owner publishes when it
+	// withdraws the resource, so that watchers learn it is gone.
+	Withdrawn bool `json:"withdrawn,omitempty"`
 }
 
 var (

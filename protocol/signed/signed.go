@@ -147,6 +147,7 @@ func ResourceToWire(r *resource.Resource, owner peer.ID) *wirev1.Resource {
 		Attrs:       r.Attrs,
 		DerivedFrom: r.DerivedFrom,
 		Seq:         r.Seq,
+		Withdrawn:   r.Withdrawn,
 	}
 	if r.Access.Type != "" {
 		m.Access = &wirev1.Access{Type: r.Access.Type, Value: r.Access.Value}
@@ -172,6 +173,7 @@ func ResourceFromWire(m *wirev1.Resource) resource.Resource {
 		Attrs:       m.GetAttrs(),
 		DerivedFrom: m.GetDerivedFrom(),
 		Seq:         m.GetSeq(),
+		Withdrawn:   m.GetWithdrawn(),
 	}
 	if a := m.GetAccess(); a != nil {
 		r.Access = resource.Access{Type: a.GetType(), Value: a.GetValue()}

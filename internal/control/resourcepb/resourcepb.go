@@ -29,6 +29,7 @@ func ToProto(r resource.Resource) *controlv1.Resource {
 		Access:      AccessToProto(r.Access),
 		DerivedFrom: r.DerivedFrom,
 		Seq:         r.Seq,
+		Withdrawn:   r.Withdrawn,
 		ExpiresUnix: unixOrZero(r.Expires),
 		UpdatedUnix: unixOrZero(r.Updated),
 	}
@@ -52,6 +53,7 @@ func FromProto(m *controlv1.Resource) resource.Resource {
 		Access:      AccessFromProto(m.GetAccess()),
 		DerivedFrom: m.GetDerivedFrom(),
 		Seq:         m.GetSeq(),
+		Withdrawn:   m.GetWithdrawn(),
 		Expires:     timeOrZero(m.GetExpiresUnix()),
 		Updated:     timeOrZero(m.GetUpdatedUnix()),
 	}
