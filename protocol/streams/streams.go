@@ -6,12 +6,13 @@ package streams
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-msgio/pbio"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -47,13 +48,42 @@ func Bind(ctx context.Context, s network.Stream, max time.Duration) (stop func()
 
 // ReadMsg decodes one length-delimited protobuf message of at most max
 // bytes from r: the one way every pullnet protocol reads outside bytes.
+//
+// It reads exactly the message and nothing past it. A buffered reader would
+// be wrong here: on a tunnel, the bytes after the provider's answer are the
+// service's own, and would be lost with the buffer.
 func ReadMsg[T any, PT interface {
 	*T
 	proto.Message
 }](r io.Reader, max int) (*T, error) {
+	size, err := binary.ReadUvarint(byteReader{r})
+	if err != nil {
+		return nil, err
+	}
+	if size > uint64(max) {
+		return nil, fmt.Errorf("message of %d bytes exceeds the %d-byte cap", size, max)
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
 	m := PT(new(T))
-	if err := pbio.NewDelimitedReader(r, max).ReadMsg(m); err != nil {
+	if err := proto.Unmarshal(buf, m); err != nil {
 		return nil, err
 	}
 	return (*T)(m), nil
+}
+
+// byteReader reads a varint one byte at a time, so not a byte more.
+type byteReader struct{ r io.Reader }
+
+func (b byteReader) ReadByte() (byte, error) {
+	var one [1]byte
+	if _, err := io.ReadFull(b.r, one[:]); err != nil {
+		return 0, err
+	}
+	return one[0], nil
 }

@@ -178,3 +178,40 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// A service that speaks first: its greeting must reach the consumer even
+// when it arrives together with the provider's answer.
+func TestServiceSpeaksFirst(t *testing.T) {
+	prov, cons := pair(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("220 ready\r\n"))
+			c.Close()
+		}
+	}()
+	svc := NewService(prov, authFunc(func(peer.ID, []byte) (Grant, error) {
+		return Grant{Session: "s", Target: ln.Addr().String()}, nil
+	}), quiet())
+	defer svc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 20 {
+		str, err := Open(ctx, cons, prov.ID(), []byte("t"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(str)
+		if err != nil || string(got) != "220 ready\r\n" {
+			t.Fatalf("try %d: greeting %q, %v", i, got, err)
+		}
+	}
+}
