@@ -58,6 +58,10 @@ type Config struct {
 	// means DefaultReprovideInterval.
 	ReprovideInterval time.Duration
 
+	// WatchRefind is how often a watch re-runs its query as a find, to fill
+	// in what gossip missed. Zero means DefaultRefind (a minute).
+	WatchRefind time.Duration
+
 	// RelayService lets peers behind NAT reach others through this node
 	// (circuit relay v2, with go-libp2p's small default limits). False
 	// means the node only uses relays, never serves as one.
@@ -72,6 +76,11 @@ type Config struct {
 	// (TLS 1.3 only), "noise" (Noise only), or empty for both, TLS
 	// preferred (its AES-GCM uses the CPU's AES instructions).
 	Security string
+
+	// RecordQueries keeps, in the node's local demand counts, the whole
+	// queries other peers send it. False means only per-term counts of
+	// their queries are kept (see Demand).
+	RecordQueries bool
 
 	// Logger receives the node's logs. Nil means they are discarded.
 	Logger *slog.Logger

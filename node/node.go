@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -30,12 +31,15 @@ import (
 
 	"github.com/pullnet/pullnet/internal/catalog"
 	"github.com/pullnet/pullnet/internal/datadir"
+	"github.com/pullnet/pullnet/internal/demand"
 	"github.com/pullnet/pullnet/internal/finder"
 	"github.com/pullnet/pullnet/internal/forward"
 	"github.com/pullnet/pullnet/internal/grants"
 	"github.com/pullnet/pullnet/internal/store"
+	"github.com/pullnet/pullnet/protocol/announce"
 	"github.com/pullnet/pullnet/protocol/connect"
 	"github.com/pullnet/pullnet/protocol/find"
+	"github.com/pullnet/pullnet/protocol/signed"
 	"github.com/pullnet/pullnet/protocol/tunnel"
 )
 
@@ -58,6 +62,8 @@ type Node struct {
 	catalog  *catalog.Catalog
 	grants   *grants.Manager
 	finder   *finder.Finder
+	demand   *demand.Recorder // local demand counts
+	announce *announce.Service
 	findSvc  *find.Service
 	connSvc  *connect.Service
 	tunnels  *tunnel.Service
@@ -81,6 +87,7 @@ type Node struct {
 	providers  map[string]peer.ID          // resource ID → owner, learnt from finds
 	advertised map[string]time.Time        // resource ID → last Advertise in this run
 	dials      map[string]*tunnel.Counters // held session → traffic through Dial
+	clockAhead map[peer.ID]time.Duration   // peer → its clock's lead, a lower bound (peerclock.go)
 }
 
 // New starts a node. The node runs until Close; ctx only bounds start-up.
@@ -112,6 +119,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.catalog, err = catalog.Open(ctx, n.store); err != nil {
 		return nil, err
 	}
+	n.openDemand(ctx)
 	gpol, err := cfg.Policy.toGrants()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -126,8 +134,11 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.finder = finder.New(n.host, n.dht, n.catalog.Match, log.With("part", "finder"))
-	n.findSvc = find.NewService(n.host, n.catalog, log.With("part", "find"))
-	n.connSvc = connect.NewService(n.host, n.grants, cfg.ApprovalTimeout, log.With("part", "connect"))
+	if n.announce, err = announce.New(n.ctx, n.host, drouting.NewRoutingDiscovery(n.dht), log.With("part", "announce")); err != nil {
+		return nil, err
+	}
+	n.findSvc = find.NewService(n.host, servedCatalog{n}, log.With("part", "find"))
+	n.connSvc = connect.NewService(n.host, countingGrants{n}, cfg.ApprovalTimeout, log.With("part", "connect"))
 	n.tunnels = tunnel.NewService(n.host, n.grants, log.With("part", "tunnel"))
 	n.closers = append(n.closers, func() error { n.findSvc.Close(); n.connSvc.Close(); n.tunnels.Close(); return nil })
 	n.forwards = forward.New(n.store, n.openTunnel, log.With("part", "forward"))
@@ -138,6 +149,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 
 	n.prov = newProvider(n.dht, n.catalog.Terms, cfg.ReprovideInterval, log.With("part", "provider"))
 	n.goRun(n.prov.run)
+	if err := n.startPeerClocks(); err != nil { // before bootstrap, to see the first peers
+		return nil, fmt.Errorf("follow identify: %w", err)
+	}
 	n.goRun(n.bootstrapLoop)
 	n.goRun(n.watchReachability)
 	if cfg.MDNS {
@@ -404,6 +418,12 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 	if err := m.n.host.Connect(ctx, ai); err != nil {
 		m.n.log.Debug("mdns peer unreachable", "peer", ai.ID, "err", err)
 	}
+}
+
+// announceInBackground publishes rec on gossip without holding up the
+// caller; Close waits for it.
+func (n *Node) announceInBackground(rec signed.Record) {
+	n.goRun(func(ctx context.Context) { n.announce.Publish(ctx, rec) })
 }
 
 func (n *Node) goRun(f func(ctx context.Context)) {

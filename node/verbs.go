@@ -81,6 +81,7 @@ func (n *Node) Advertise(ctx context.Context, r resource.Resource) (resource.Res
 	n.advertised[rec.Resource.ID] = time.Now()
 	n.mu.Unlock()
 	n.prov.add(rec.Resource.IndexTerms()...)
+	n.announceInBackground(rec)
 	n.log.Info("advertised", "id", rec.Resource.ID, "seq", rec.Resource.Seq, "kind", rec.Resource.Kind, "name", rec.Resource.Name)
 	out := rec.Resource.Clone()
 	if service != "" {
@@ -112,6 +113,20 @@ func (n *Node) WaitAnnounced(ctx context.Context, id string) error {
 // Withdraw stops advertising a resource: the node forgets it, stops
 // answering for it and stops announcing terms no other resource has.
 func (n *Node) Withdraw(ctx context.Context, id string) error {
+	// The tombstone is the next version, marked withdrawn: watchers keep
+	// the highest seq, so it supersedes every earlier announcement.
+	var tomb signed.Record
+	prev, had := n.catalog.Get(id)
+	if had {
+		r := prev.Resource.Clone()
+		r.Seq++
+		r.Withdrawn = true
+		r.Updated = time.Now().UTC().Truncate(time.Second)
+		var err error
+		if tomb, err = signed.SealResource(n.key, r); err != nil {
+			return fmt.Errorf("withdraw: %w", err)
+		}
+	}
 	ok, err := n.catalog.Delete(ctx, id)
 	if err != nil {
 		return fmt.Errorf("withdraw: %w", err)
@@ -119,6 +134,7 @@ func (n *Node) Withdraw(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("withdraw: %w: resource %s is not one of this node's", ErrNotFound, id)
 	}
+	n.announceInBackground(tomb)
 	n.log.Info("withdrew", "id", id)
 	return nil
 }
@@ -137,8 +153,15 @@ func (n *Node) Find(ctx context.Context, q string, opt FindOptions) iter.Seq2[Re
 		limit = DefaultFindLimit
 	}
 	return func(yield func(Result, error) bool) {
+		got, failed := 0, false
+		defer func() {
+			if !failed {
+				n.recordFind(q, got)
+			}
+		}()
 		for h, err := range n.finder.Find(ctx, q, limit) {
 			if err != nil {
+				failed = true
 				if isQueryError(err) {
 					err = fmt.Errorf("%w: %w", ErrInvalid, err)
 				}
@@ -146,6 +169,7 @@ func (n *Node) Find(ctx context.Context, q string, opt FindOptions) iter.Seq2[Re
 				return
 			}
 			n.rememberProvider(h.Record.Resource.ID, h.Provider)
+			got++
 			if !yield(Result{Resource: h.Record.Resource.Clone(), Provider: h.Provider, Addrs: h.Addrs, Elapsed: h.Elapsed, Score: h.Score}, nil) {
 				return
 			}

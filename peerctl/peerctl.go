@@ -123,6 +123,8 @@ line). Exit codes: 0 success, 1 nothing found or connect declined, 2 error.`,
 		a.closeCommand(),
 		a.sessionsCommand(),
 		a.revokeCommand(),
+		a.lineageCommand(), a.demandCommand(),
+		a.doctorCommand(),
 	)
 	return root
 }

@@ -102,6 +102,14 @@ type Config struct {
 	// "auto" (AutoNAT decides: server when reachable). Empty means
 	// "server".
 	DHTMode string `toml:"dht_mode"`
+
+	// WatchRefind is how often watches re-run their query as a find, to
+	// fill in what gossip missed. Zero means one minute.
+	WatchRefind Duration `toml:"watch_refind"`
+
+	// RecordQueries keeps the whole queries other peers send in the local
+	// demand counts. False (absent) means only per-term counts are kept.
+	RecordQueries bool `toml:"record_queries"`
 }
 
 // Default returns the configuration pulld uses when the file sets nothing,
@@ -185,6 +193,9 @@ func (c Config) Validate() error {
 	}
 	if c.ApprovalTimeout.Duration < 0 {
 		return invalid("approval_timeout", "%s is negative", c.ApprovalTimeout)
+	}
+	if c.WatchRefind.Duration < 0 {
+		return invalid("watch_refind", "%s is negative", c.WatchRefind)
 	}
 	if c.ReprovideInterval.Duration < 0 {
 		return invalid("reprovide_interval", "%s is negative", c.ReprovideInterval)

@@ -220,9 +220,14 @@ func Marshal(c Config) ([]byte, error) {
 			c.LogFormat != "", c.LogFormat, d.LogFormat},
 		{"relay_service", "Relay traffic for peers behind NAT (circuit relay v2, small limits).",
 			c.RelayService, c.RelayService, false},
+		{"watch_refind", "How often watches re-run their query as a find, to fill in what gossip missed.",
+			c.WatchRefind.Duration != 0, c.WatchRefind.String(), "1m0s"},
 		{"dht_mode", `"server" answers DHT queries, "client" only asks, "auto" lets AutoNAT decide
 (choose "auto" or "client" behind NAT).`,
 			c.DHTMode != "", c.DHTMode, d.DHTMode},
+		{"record_queries", `Keep the whole queries other peers send in your local demand counts
+('peerctl demand'); off keeps only how often each query term was asked.`,
+			c.RecordQueries, c.RecordQueries, false},
 	}
 	for _, e := range entries {
 		b.WriteByte('\n')

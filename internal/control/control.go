@@ -27,6 +27,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pullnet/pullnet/internal/control/resourcepb"
+	"github.com/pullnet/pullnet/internal/watches"
 	"github.com/pullnet/pullnet/node"
 	controlv1 "github.com/pullnet/pullnet/proto/gen/pullnet/control/v1"
 	"github.com/pullnet/pullnet/proto/gen/pullnet/control/v1/controlv1connect"
@@ -57,6 +58,9 @@ type Backend interface {
 	CloseForward(ctx context.Context, session string) error
 	Sessions(ctx context.Context) ([]node.SessionInfo, error)
 	Revoke(ctx context.Context, session string) error
+	Lineage(ctx context.Context, id string, depth int) (node.LineageNode, error)
+	Demand(since time.Duration) node.DemandReport
+	Doctor(ctx context.Context) node.DoctorReport
 }
 
 var _ Backend = (*node.Node)(nil)
@@ -69,6 +73,9 @@ type Options struct {
 	Version string
 	// Logger receives internal errors and recovered panics. Nil discards.
 	Logger *slog.Logger
+	// Watches is the daemon's registry of watches (see watch.go). Nil
+	// makes the watch calls answer Unimplemented.
+	Watches *watches.Registry
 }
 
 // Limits and defaults of the calls that wait on the network.

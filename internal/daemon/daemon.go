@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -89,6 +90,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	runCmd.Flags().StringVar(&fl.logLevel, "log-level", "", "debug, info, warn or error (overrides the config)")
 	runCmd.Flags().StringVar(&fl.logFormat, "log-format", "", "text or json (overrides the config)")
 	runCmd.Flags().BoolVar(&fl.relayService, "relay-service", false, "relay traffic for peers behind NAT (circuit relay v2)")
+	runCmd.Flags().DurationVar(&fl.watchRefind, "watch-refind", 0, "how often watches re-run their query as a find (default 1m)")
 	runCmd.Flags().StringVar(&fl.dhtMode, "dht-mode", "", "server, client or auto (overrides the config; auto or client behind NAT)")
 
 	configCmd := &cobra.Command{Use: "config", Short: "Inspect the configuration file"}
@@ -121,6 +123,7 @@ type runFlags struct {
 	logLevel, logFormat string
 	relayService        bool
 	dhtMode             string
+	watchRefind         time.Duration
 }
 
 // merge applies the flags the user set over the config file: flags win.
@@ -149,6 +152,9 @@ func (fl runFlags) merge(cfg config.Config, changed func(string) bool) config.Co
 	}
 	if fl.dhtMode != "" {
 		cfg.DHTMode = fl.dhtMode
+	}
+	if fl.watchRefind > 0 {
+		cfg.WatchRefind.Duration = fl.watchRefind
 	}
 	return cfg
 }
@@ -205,6 +211,8 @@ func nodeConfig(d *datadir.Dir, cfg config.Config, log *slog.Logger) (node.Confi
 		Policy:            node.Policy{Mode: cfg.Policy},
 		RelayService:      cfg.RelayService,
 		DHTMode:           cfg.DHTMode,
+		RecordQueries:     cfg.RecordQueries,
+		WatchRefind:       cfg.WatchRefind.Duration,
 	}
 	for _, s := range cfg.Listen {
 		a, err := ma.NewMultiaddr(s)

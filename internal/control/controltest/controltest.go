@@ -79,6 +79,12 @@ type Backend struct {
 	// ForwardFunc, when set, replaces the built-in forward. Its forwards are
 	// not listed by Forwards.
 	ForwardFunc func(ctx context.Context, session, listen string) (node.ForwardInfo, error)
+	// LineageFunc, when set, replaces the built-in lineage (see Lineage).
+	LineageFunc func(ctx context.Context, id string, depth int) (node.LineageNode, error)
+	// DemandReport is what Demand reports (see Demand).
+	DemandReport node.DemandReport
+	// DoctorFunc, when set, replaces the built-in doctor (see Doctor).
+	DoctorFunc func(ctx context.Context) node.DoctorReport
 
 	mu        sync.Mutex
 	resources []resource.Resource
