@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -71,6 +72,7 @@ type Node struct {
 	forwards *forward.Manager
 	held     store.Table[HeldSession] // sessions this node was granted
 	prov     *provider
+	wants    *wantBook // own wants and the wants service (wants.go)
 	mdns     mdns.Service
 
 	ctx     context.Context
@@ -88,6 +90,7 @@ type Node struct {
 	providers  map[string]peer.ID          // resource ID → owner, learnt from finds
 	advertised map[string]time.Time        // resource ID → last Advertise in this run
 	dials      map[string]*tunnel.Counters // held session → traffic through Dial
+	relayOnly  map[peer.ID]time.Time       // peers hole punching failed to reach, until when
 	clockAhead map[peer.ID]time.Duration   // peer → its clock's lead, a lower bound (peerclock.go)
 }
 
@@ -103,7 +106,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.ReprovideInterval <= 0 {
 		cfg.ReprovideInterval = DefaultReprovideInterval
 	}
-	n = &Node{cfg: cfg, log: log, started: time.Now(), providers: map[string]peer.ID{}, advertised: map[string]time.Time{}, dials: map[string]*tunnel.Counters{}}
+	n = &Node{cfg: cfg, log: log, started: time.Now(), providers: map[string]peer.ID{}, advertised: map[string]time.Time{}, dials: map[string]*tunnel.Counters{}, relayOnly: map[peer.ID]time.Time{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -148,7 +151,10 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.closers = append(n.closers, func() error { n.forwards.Shutdown(); return nil })
 
-	n.prov = newProvider(n.dht, n.catalog.Terms, cfg.ReprovideInterval, log.With("part", "provider"))
+	n.prov = newProvider(n.dht, n.providedTerms, cfg.ReprovideInterval, log.With("part", "provider"))
+	if err := n.openWants(ctx); err != nil { // before the provider runs, to provide their terms
+		return nil, err
+	}
 	n.goRun(n.prov.run)
 	if err := n.startPeerClocks(); err != nil { // before bootstrap, to see the first peers
 		return nil, fmt.Errorf("follow identify: %w", err)
@@ -226,11 +232,18 @@ func (n *Node) startHost() error {
 		// answers others), AutoRelay reserves relay slots when it is not, and
 		// DCUtR upgrades relayed connections to direct ones by hole punching.
 		libp2p.EnableNATService(),
-		libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates),
+		// One known relay is enough to start with, and at once: a pullnet node
+		// often knows just its bootstrap peers, and AutoRelay's defaults
+		// (four candidates or a 3-minute wait) would leave it unreachable.
+		libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates, autorelay.WithMinCandidates(1), autorelay.WithBootDelay(0)),
 		libp2p.EnableHolePunching(),
 	}
 	if n.cfg.RelayService {
-		opts = append(opts, libp2p.EnableRelayService())
+		// go-libp2p starts the relay service only once AutoNAT finds the node
+		// public, which needs other public peers to dial back; a network's
+		// first relay has none. A participant who offers to relay says the
+		// node is reachable.
+		opts = append(opts, libp2p.EnableRelayService(), libp2p.ForceReachabilityPublic())
 	}
 	// Dial TCP first. Measured with bench/tunnel on this project's machines,
 	// a tunnel over TCP+TLS carries about twice the throughput of QUIC at a

@@ -130,6 +130,10 @@ func (n *Node) findAddrs(ctx context.Context, p peer.ID, remembered []ma.Multiad
 // relayed connection into a direct one before it settles for the relay.
 const holePunchWait = 10 * time.Second
 
+// relayOnlyFor is how long a peer that hole punching failed to reach is
+// tunnelled to over the relay without waiting again.
+const relayOnlyFor = 5 * time.Minute
+
 // directOrRelayed prepares ctx for a tunnel to p. A tunnel carries bulk
 // data, which relays limit to a trickle (go-libp2p's defaults: 128 KiB and
 // 2 minutes per relayed connection), so it goes direct when it can: when the
@@ -140,6 +144,14 @@ func (n *Node) directOrRelayed(ctx context.Context, p peer.ID) context.Context {
 	nw := n.host.Network()
 	if nw.Connectedness(p) == network.Connected {
 		return ctx
+	}
+	n.mu.Lock()
+	relayOnly := time.Now().Before(n.relayOnly[p])
+	n.mu.Unlock()
+	if relayOnly && nw.Connectedness(p) == network.Limited {
+		// Hole punching to p failed a moment ago: do not make every new
+		// connection wait for it again.
+		return network.WithAllowLimitedConn(ctx, "pullnet-tunnel")
 	}
 	if nw.Connectedness(p) != network.Limited {
 		cctx, cancel := context.WithTimeout(ctx, holePunchWait)
@@ -166,6 +178,9 @@ func (n *Node) directOrRelayed(ctx context.Context, p peer.ID) context.Context {
 		return ctx
 	}
 	n.log.Warn("tunnel goes through a relay: hole punching did not open a direct path; the relay's limits (about 128 KiB and 2 minutes per connection) apply", "provider", p)
+	n.mu.Lock()
+	n.relayOnly[p] = time.Now().Add(relayOnlyFor)
+	n.mu.Unlock()
 	return network.WithAllowLimitedConn(ctx, "pullnet-tunnel")
 }
 

@@ -23,6 +23,8 @@ import (
 	"github.com/pullnet/pullnet/internal/config"
 	"github.com/pullnet/pullnet/internal/control"
 	"github.com/pullnet/pullnet/internal/datadir"
+	"github.com/pullnet/pullnet/internal/store"
+	"github.com/pullnet/pullnet/internal/watches"
 	"github.com/pullnet/pullnet/node"
 )
 
@@ -178,6 +180,14 @@ func run(ctx context.Context, dir string, fl runFlags, changed func(string) bool
 	if err != nil {
 		return err
 	}
+	// The daemon opens the node's store itself, to keep its watches there
+	// too. It is closed after the node.
+	dstore, err := store.OpenPebble(filepath.Join(d.Path(), datadir.StoreDir))
+	if err != nil {
+		return err
+	}
+	defer dstore.Close()
+	ncfg.Datastore = dstore
 	n, err := node.New(ctx, ncfg)
 	if err != nil {
 		return err
@@ -188,8 +198,15 @@ func run(ctx context.Context, dir string, fl runFlags, changed func(string) bool
 		}
 		log.Info("stopped")
 	}()
+	reg := watches.New(dstore, n, log.With("part", "watches"))
+	defer reg.Close()
+	if err := reg.Start(ctx); err != nil {
+		return err
+	}
+	// Stopping the watches ends their streams, so the control API drains.
+	context.AfterFunc(ctx, func() { reg.Close() })
 
-	path, h := control.NewHandler(n, control.Options{DataDir: d.Path(), Version: node.Version, Logger: log.With("part", "control")})
+	path, h := control.NewHandler(n, control.Options{DataDir: d.Path(), Version: node.Version, Logger: log.With("part", "control"), Watches: reg})
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	log.Info("pulld ready", "peer", n.ID(), "socket", d.SocketPath(), "addrs", fmt.Sprint(n.Addrs()))
@@ -221,13 +238,23 @@ func nodeConfig(d *datadir.Dir, cfg config.Config, log *slog.Logger) (node.Confi
 		}
 		nc.ListenAddrs = append(nc.ListenAddrs, a)
 	}
+	// Addresses of one peer are grouped into one AddrInfo, so the node dials
+	// it once over its best transport rather than racing two connections
+	// (which can leave two NATed peers on different transports, with
+	// nothing in common for hole punching).
+	var boot []ma.Multiaddr
 	for _, s := range cfg.Bootstrap {
-		ai, err := peer.AddrInfoFromString(s)
+		a, err := ma.NewMultiaddr(s)
 		if err != nil {
 			return nc, fmt.Errorf("bootstrap %q: %w", s, err)
 		}
-		nc.Bootstrap = append(nc.Bootstrap, *ai)
+		boot = append(boot, a)
 	}
+	infos, err := peer.AddrInfosFromP2pAddrs(boot...)
+	if err != nil {
+		return nc, fmt.Errorf("bootstrap: %w", err)
+	}
+	nc.Bootstrap = infos
 	for _, s := range cfg.Allow {
 		p, err := peer.Decode(s)
 		if err != nil {
