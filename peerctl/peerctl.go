@@ -125,6 +125,8 @@ line). Exit codes: 0 success, 1 nothing found or connect declined, 2 error.`,
 		a.revokeCommand(),
 		a.lineageCommand(), a.demandCommand(),
 		a.doctorCommand(),
+		a.watchCommand(), a.watchesCommand(), a.unwatchCommand(),
+		a.wantCommand(), a.wantsCommand(), a.unwantCommand(),
 	)
 	return root
 }

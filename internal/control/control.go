@@ -61,6 +61,11 @@ type Backend interface {
 	Lineage(ctx context.Context, id string, depth int) (node.LineageNode, error)
 	Demand(since time.Duration) node.DemandReport
 	Doctor(ctx context.Context) node.DoctorReport
+	// Wants (wants.go).
+	Want(ctx context.Context, query, description string, ttl time.Duration) (node.WantInfo, error)
+	Wants(ctx context.Context, query string) ([]node.WantInfo, error)
+	MyWants(ctx context.Context) ([]node.WantInfo, error)
+	Unwant(ctx context.Context, id string) error
 }
 
 var _ Backend = (*node.Node)(nil)

@@ -68,7 +68,11 @@ func (s *server) Watch(ctx context.Context, req *connect.Request[controlv1.Watch
 			return nil
 		case ev, ok := <-events:
 			if !ok {
-				// The watch was removed, or the daemon is stopping.
+				// The watch was removed, or the daemon is stopping, which
+				// leaves the watch saved: the client should know which.
+				if _, err := reg.Get(info.ID); err == nil {
+					return connect.NewError(connect.CodeUnavailable, fmt.Errorf("the daemon is stopping; watch %s stays and resumes when it starts again", info.ID))
+				}
 				return nil
 			}
 			if err := stream.Send(watchEventToWire(info.ID, ev)); err != nil {

@@ -85,6 +85,10 @@ type Backend struct {
 	DemandReport node.DemandReport
 	// DoctorFunc, when set, replaces the built-in doctor (see Doctor).
 	DoctorFunc func(ctx context.Context) node.DoctorReport
+	// WatchFunc, when set, replaces the built-in watch (see Watch).
+	WatchFunc func(ctx context.Context, query string, opt node.WatchOptions) iter.Seq2[node.WatchEvent, error]
+	// NetworkWants are the others' wants Wants lists (see wants.go).
+	NetworkWants []node.WantInfo
 
 	mu        sync.Mutex
 	resources []resource.Resource
@@ -96,6 +100,7 @@ type Backend struct {
 	granted   []node.SessionInfo // sessions this node granted, in order
 	forwards  []node.ForwardInfo // in order of creation
 	ports     int                // the last port a forward pretended to pick
+	myWants   []node.WantInfo    // this node's wants, in order (wants.go)
 }
 
 var _ control.Backend = (*Backend)(nil)
@@ -467,6 +472,7 @@ func StartAt(t testing.TB, socketPath string, b control.Backend, opts control.Op
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts = withWatches(t, b, opts)
 	_, h := control.NewHandler(b, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	var serveErr error

@@ -657,6 +657,202 @@ func (x *TunnelOpenResponse) GetReason() string {
 	return ""
 }
 
+// Want is a participant's signed, expiring record of what it is looking
+// for: a query, provided in the DHT under "want/" + each of its index terms.
+// It travels as a signed envelope (domain "pullnet-want"); its ID derives
+// from owner and handle, as a resource's does.
+type Want struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Owner         []byte                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	Handle        string                 `protobuf:"bytes,2,opt,name=handle,proto3" json:"handle,omitempty"`
+	Query         string                 `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	CreatedUnix   int64                  `protobuf:"varint,5,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	ExpiresUnix   int64                  `protobuf:"varint,6,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Want) Reset() {
+	*x = Want{}
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Want) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Want) ProtoMessage() {}
+
+func (x *Want) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Want.ProtoReflect.Descriptor instead.
+func (*Want) Descriptor() ([]byte, []int) {
+	return file_pullnet_wire_v1_wire_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Want) GetOwner() []byte {
+	if x != nil {
+		return x.Owner
+	}
+	return nil
+}
+
+func (x *Want) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *Want) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *Want) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Want) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+func (x *Want) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+// WantsRequest asks a peer, on /pullnet/wants/1.0.0, for its own open wants
+// whose query has one of terms among its index terms; no terms means all.
+type WantsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Terms         []string               `protobuf:"bytes,1,rep,name=terms,proto3" json:"terms,omitempty"`
+	Limit         uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WantsRequest) Reset() {
+	*x = WantsRequest{}
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WantsRequest) ProtoMessage() {}
+
+func (x *WantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WantsRequest.ProtoReflect.Descriptor instead.
+func (*WantsRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_wire_v1_wire_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WantsRequest) GetTerms() []string {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
+func (x *WantsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// WantsResponse carries one open want (a signed envelope holding a Want), or
+// an error that ends the stream.
+type WantsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Envelope      []byte                 `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WantsResponse) Reset() {
+	*x = WantsResponse{}
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WantsResponse) ProtoMessage() {}
+
+func (x *WantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WantsResponse.ProtoReflect.Descriptor instead.
+func (*WantsResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_wire_v1_wire_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WantsResponse) GetEnvelope() []byte {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
+func (x *WantsResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_pullnet_wire_v1_wire_proto protoreflect.FileDescriptor
 
 const file_pullnet_wire_v1_wire_proto_rawDesc = "" +
@@ -716,7 +912,20 @@ const file_pullnet_wire_v1_wire_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\fR\x05token\"<\n" +
 	"\x12TunnelOpenResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reasonB=Z;github.com/pullnet/pullnet/proto/gen/pullnet/wire/v1;wirev1b\x06proto3"
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xb2\x01\n" +
+	"\x04Want\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\fR\x05owner\x12\x16\n" +
+	"\x06handle\x18\x02 \x01(\tR\x06handle\x12\x14\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12!\n" +
+	"\fcreated_unix\x18\x05 \x01(\x03R\vcreatedUnix\x12!\n" +
+	"\fexpires_unix\x18\x06 \x01(\x03R\vexpiresUnix\":\n" +
+	"\fWantsRequest\x12\x14\n" +
+	"\x05terms\x18\x01 \x03(\tR\x05terms\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"A\n" +
+	"\rWantsResponse\x12\x1a\n" +
+	"\benvelope\x18\x01 \x01(\fR\benvelope\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05errorB=Z;github.com/pullnet/pullnet/proto/gen/pullnet/wire/v1;wirev1b\x06proto3"
 
 var (
 	file_pullnet_wire_v1_wire_proto_rawDescOnce sync.Once
@@ -730,7 +939,7 @@ func file_pullnet_wire_v1_wire_proto_rawDescGZIP() []byte {
 	return file_pullnet_wire_v1_wire_proto_rawDescData
 }
 
-var file_pullnet_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_pullnet_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_pullnet_wire_v1_wire_proto_goTypes = []any{
 	(*Resource)(nil),           // 0: pullnet.wire.v1.Resource
 	(*Access)(nil),             // 1: pullnet.wire.v1.Access
@@ -741,17 +950,20 @@ var file_pullnet_wire_v1_wire_proto_goTypes = []any{
 	(*Receipt)(nil),            // 6: pullnet.wire.v1.Receipt
 	(*TunnelOpen)(nil),         // 7: pullnet.wire.v1.TunnelOpen
 	(*TunnelOpenResponse)(nil), // 8: pullnet.wire.v1.TunnelOpenResponse
-	nil,                        // 9: pullnet.wire.v1.Resource.AttrsEntry
+	(*Want)(nil),               // 9: pullnet.wire.v1.Want
+	(*WantsRequest)(nil),       // 10: pullnet.wire.v1.WantsRequest
+	(*WantsResponse)(nil),      // 11: pullnet.wire.v1.WantsResponse
+	nil,                        // 12: pullnet.wire.v1.Resource.AttrsEntry
 }
 var file_pullnet_wire_v1_wire_proto_depIdxs = []int32{
-	9, // 0: pullnet.wire.v1.Resource.attrs:type_name -> pullnet.wire.v1.Resource.AttrsEntry
-	1, // 1: pullnet.wire.v1.Resource.access:type_name -> pullnet.wire.v1.Access
-	1, // 2: pullnet.wire.v1.ConnectResponse.access:type_name -> pullnet.wire.v1.Access
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	12, // 0: pullnet.wire.v1.Resource.attrs:type_name -> pullnet.wire.v1.Resource.AttrsEntry
+	1,  // 1: pullnet.wire.v1.Resource.access:type_name -> pullnet.wire.v1.Access
+	1,  // 2: pullnet.wire.v1.ConnectResponse.access:type_name -> pullnet.wire.v1.Access
+	3,  // [3:3] is the sub-list for method output_type
+	3,  // [3:3] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_pullnet_wire_v1_wire_proto_init() }
@@ -765,7 +977,7 @@ func file_pullnet_wire_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pullnet_wire_v1_wire_proto_rawDesc), len(file_pullnet_wire_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
