@@ -7,6 +7,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -81,6 +82,10 @@ type Config struct {
 	// queries other peers send it. False means only per-term counts of
 	// their queries are kept (see Demand).
 	RecordQueries bool
+
+	// Bandwidth, when set, counts the traffic of the node's own host by
+	// protocol (libp2p's metrics.Reporter). Nil means nothing is counted.
+	Bandwidth metrics.Reporter
 
 	// Logger receives the node's logs. Nil means they are discarded.
 	Logger *slog.Logger

@@ -238,6 +238,9 @@ func (n *Node) startHost() error {
 		libp2p.EnableAutoRelayWithPeerSource(n.relayCandidates, autorelay.WithMinCandidates(1), autorelay.WithBootDelay(0)),
 		libp2p.EnableHolePunching(),
 	}
+	if n.cfg.Bandwidth != nil {
+		opts = append(opts, libp2p.BandwidthReporter(n.cfg.Bandwidth))
+	}
 	if n.cfg.RelayService {
 		// go-libp2p starts the relay service only once AutoNAT finds the node
 		// public, which needs other public peers to dial back; a network's

@@ -16,10 +16,12 @@ import (
 	"log"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
@@ -54,6 +56,8 @@ func run(n int, useMock bool, refind, wait time.Duration) error {
 		defer mn.Close()
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
+	// One counter for every real host: gossip bytes are summed network-wide.
+	bw := metrics.NewBandwidthCounter()
 	for i := range n {
 		cfg := node.Config{WatchRefind: refind}
 		if useMock {
@@ -65,6 +69,7 @@ func run(n int, useMock bool, refind, wait time.Duration) error {
 			cfg.Host, cfg.Key = h, k
 		} else {
 			cfg.ListenAddrs = []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
+			cfg.Bandwidth = bw
 			if i > 0 {
 				cfg.Bootstrap = []peer.AddrInfo{nodes[rng.IntN(i)].AddrInfo()}
 			}
@@ -116,6 +121,12 @@ func run(n int, useMock bool, refind, wait time.Duration) error {
 	// be advertised in the DHT, so that what is timed is the spread of one
 	// announcement, not the watchers' start-up.
 	time.Sleep(3 * time.Second)
+	// libp2p's meters settle once a second: read them 2 s apart, once idle
+	// (the baseline of gossip upkeep) and once around the announcement.
+	idle0 := gossipBytes(bw)
+	time.Sleep(2 * time.Second)
+	before := gossipBytes(bw)
+	idle := before - idle0
 	mu.Lock()
 	start = time.Now()
 	mu.Unlock()
@@ -126,6 +137,8 @@ func run(n int, useMock bool, refind, wait time.Duration) error {
 	case <-done:
 	case <-time.After(wait):
 	}
+	time.Sleep(2*time.Second - time.Since(start))
+	after := gossipBytes(bw)
 	mu.Lock()
 	defer mu.Unlock()
 	slices.Sort(heard)
@@ -139,5 +152,21 @@ func run(n int, useMock bool, refind, wait time.Duration) error {
 		fmt.Printf("advertise → watcher: p50 %v  p99 %v  max %v\n",
 			heard[len(heard)/2].Round(time.Millisecond), heard[len(heard)*99/100].Round(time.Millisecond), heard[len(heard)-1].Round(time.Millisecond))
 	}
+	if !useMock {
+		fmt.Printf("gossip bytes sent network-wide in the 2 s after the advertise: %d; in 2 s idle before it: %d; the announcement's share: %d (%.0f per watcher)\n",
+			after-before, idle, after-before-idle, float64(after-before-idle)/float64(n-1))
+	}
 	return nil
+}
+
+// gossipBytes sums what every host sent on gossipsub's protocols: the
+// announcement, its forwards, and the gossip control traffic of the window.
+func gossipBytes(bw *metrics.BandwidthCounter) int64 {
+	var total int64
+	for p, st := range bw.GetBandwidthByProtocol() {
+		if strings.HasPrefix(string(p), "/meshsub/") || strings.HasPrefix(string(p), "/floodsub/") {
+			total += st.TotalOut
+		}
+	}
+	return total
 }
