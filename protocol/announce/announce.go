@@ -49,6 +49,15 @@ const (
 	maxPublishers = 10_000
 )
 
+// topicScore weighs what happens on each announcement topic: only invalid
+// deliveries count, decaying by a tenth a second.
+var topicScore = &pubsub.TopicScoreParams{
+	SkipAtomicValidation:           true,
+	TopicWeight:                    1,
+	InvalidMessageDeliveriesWeight: -10,
+	InvalidMessageDeliveriesDecay:  0.9,
+}
+
 // Announcement is one verified resource version heard on a topic.
 type Announcement struct {
 	Record signed.Record
@@ -73,6 +82,7 @@ type Service struct {
 	mu     sync.Mutex
 	topics map[string]*pubsub.Topic
 	rate   map[rateKey]*window
+	scores atomic.Pointer[map[peer.ID]float64]
 }
 
 type rateKey struct {
@@ -88,8 +98,25 @@ type window struct {
 // New starts gossipsub on h, finding topic peers through disc (nil: only
 // among the peers h is connected to).
 func New(ctx context.Context, h host.Host, disc discovery.Discovery, logger *slog.Logger) (*Service, error) {
+	s := &Service{log: logger, topics: map[string]*pubsub.Topic{}, rate: map[rateKey]*window{}}
 	opts := []pubsub.Option{
 		pubsub.WithMaxMessageSize(MaxMessageSize),
+		// Peer scoring: every message a validator rejects counts against
+		// the peer that delivered it (squared, per topic), so a peer that
+		// forwards forgeries or floods soon falls below the thresholds and
+		// is no longer gossiped with, then ignored.
+		pubsub.WithPeerScore(&pubsub.PeerScoreParams{
+			Topics:               map[string]*pubsub.TopicScoreParams{},
+			SkipAtomicValidation: true,
+			DecayInterval:        time.Second,
+			DecayToZero:          0.01,
+		}, &pubsub.PeerScoreThresholds{
+			SkipAtomicValidation: true,
+			GossipThreshold:      -10,
+			PublishThreshold:     -50,
+			GraylistThreshold:    -80,
+		}),
+		pubsub.WithPeerScoreInspect(s.keepScores, time.Second),
 		// Messages are signed by their publisher and checked by pubsub, so
 		// GetFrom is the publisher, not whoever forwarded the message.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
@@ -101,7 +128,20 @@ func New(ctx context.Context, h host.Host, disc discovery.Discovery, logger *slo
 	if err != nil {
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
-	return &Service{ps: ps, log: logger, topics: map[string]*pubsub.Topic{}, rate: map[rateKey]*window{}}, nil
+	s.ps = ps
+	return s, nil
+}
+
+func (s *Service) keepScores(scores map[peer.ID]float64) { s.scores.Store(&scores) }
+
+// Score is gossipsub's score of peer p, as last inspected (every second);
+// negative once p has delivered invalid announcements.
+func (s *Service) Score(p peer.ID) float64 {
+	m := s.scores.Load()
+	if m == nil {
+		return 0
+	}
+	return (*m)[p]
 }
 
 // join returns the topic of term, joined once with its validator.
@@ -118,6 +158,9 @@ func (s *Service) join(term string) (*pubsub.Topic, error) {
 	t, err := s.ps.Join(name)
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", name, err)
+	}
+	if err := t.SetScoreParams(topicScore); err != nil {
+		return nil, fmt.Errorf("score %s: %w", name, err)
 	}
 	s.topics[name] = t
 	return t, nil

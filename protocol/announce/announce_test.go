@@ -125,3 +125,56 @@ func TestGossip(t *testing.T) {
 		t.Fatal("no announcement within 30s")
 	}
 }
+
+// TestInvalidSenderPenalised: a peer that delivers announcements the
+// validator rejects loses gossipsub score.
+func TestInvalidSenderPenalised(t *testing.T) {
+	mn, err := mocknet.FullMeshConnected(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	good, bad := mn.Hosts()[0], mn.Hosts()[1]
+	s, err := New(ctx, good, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Subscribe(ctx, []string{"tag:gpu"}); err != nil {
+		t.Fatal(err)
+	}
+	// The attacker runs plain gossipsub, with no validation of its own.
+	raw, err := pubsub.NewGossipSub(ctx, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := raw.Join(Topic("tag:gpu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for len(topic.ListPeers()) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("attacker never saw the topic's peer")
+		case <-tick.C:
+		}
+	}
+	for i := range 5 {
+		if err := topic.Publish(ctx, []byte{byte(i), 'f', 'o', 'r', 'g', 'e', 'd'}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for s.Score(bad.ID()) >= 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("score of a peer sending forgeries stayed %v", s.Score(bad.ID()))
+		case <-tick.C:
+		}
+	}
+	if s.Stats.Rejected.Load() == 0 {
+		t.Fatal("no rejection counted")
+	}
+}
