@@ -84,3 +84,16 @@ func TestSealWantLimits(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOpenWant: whatever bytes a peer serves as a want, opening fails
+// cleanly or yields a want its signer owns.
+func FuzzOpenWant(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("not an envelope"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w, err := OpenWant(b, time.Now())
+		if err == nil && (w.Want.ID == "" || w.Want.ID != NewWantID(w.Want.Owner, w.Want.Handle)) {
+			t.Fatalf("opened a want whose ID its signer does not own: %+v", w.Want)
+		}
+	})
+}
