@@ -222,6 +222,11 @@ func (a *app) printDemand(d client.Demand, since time.Duration, sinceFlag string
 	if err := terms("Top terms others asked (finds served)", "TERM", d.TopServedTerms, true); err != nil {
 		return err
 	}
+	if len(d.TopServedQueries) > 0 { // only with record_queries
+		if err := terms("Top queries others asked (record_queries is on)", "QUERY", d.TopServedQueries, true); err != nil {
+			return err
+		}
+	}
 	if err := terms("Top terms of your finds", "TERM", d.TopRunTerms, true); err != nil {
 		return err
 	}

@@ -75,6 +75,8 @@ func (s *server) Demand(ctx context.Context, req *connect.Request[controlv1.Dema
 		FindsUnmet:        r.FindsUnmet,
 		FindsServed:       r.FindsServed,
 		TopServedTerms:    termCountsToWire(r.TopServedTerms),
+		ResultsServed:     r.ResultsServed,
+		TopServedQueries:  termCountsToWire(r.TopServedQueries),
 		TopRunTerms:       termCountsToWire(r.TopRunTerms),
 		Unmet:             termCountsToWire(r.Unmet),
 		ConnectsRequested: r.ConnectsRequested,

@@ -76,9 +76,10 @@ func TestDemand(t *testing.T) {
 	b := &sinceBackend{Backend: controltest.Backend{DemandReport: node.DemandReport{
 		Since: start, FindsRun: 5, FindsUnmet: 2, FindsServed: 7, ConnectsRequested: 3, ConnectsGranted: 2,
 		TopServedTerms: []node.TermCount{{Term: "tag:gpu", Count: 7, Results: 6}},
-		TopRunTerms:    []node.TermCount{{Term: "tag:gpu", Count: 3, Results: 3}, {Term: "tag:nothing", Count: 2}},
-		Unmet:          []node.TermCount{{Term: "tag:nothing", Count: 2}},
-		Resources:      []node.ResourceDemand{{ID: "bafkbox", Name: "GPU box", Found: 6, Requested: 3, Granted: 2}},
+		ResultsServed:  6, TopServedQueries: []node.TermCount{{Term: "kind:compute tag:gpu", Count: 4}},
+		TopRunTerms: []node.TermCount{{Term: "tag:gpu", Count: 3, Results: 3}, {Term: "tag:nothing", Count: 2}},
+		Unmet:       []node.TermCount{{Term: "tag:nothing", Count: 2}},
+		Resources:   []node.ResourceDemand{{ID: "bafkbox", Name: "GPU box", Found: 6, Requested: 3, Granted: 2}},
 	}}}
 	sock := controltest.Start(t, b, control.Options{})
 	cl := newClient(t, sock, true)
@@ -87,6 +88,9 @@ func TestDemand(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := res.Msg
+	if m.GetResultsServed() != 6 || len(m.GetTopServedQueries()) != 1 || m.GetTopServedQueries()[0].GetTerm() != "kind:compute tag:gpu" {
+		t.Errorf("results served / queries not passed on: %v", m)
+	}
 	if b.since != 24*time.Hour || m.GetFindsRun() != 5 || m.GetFindsUnmet() != 2 || m.GetFindsServed() != 7 ||
 		m.GetConnectsRequested() != 3 || m.GetConnectsGranted() != 2 || m.GetSinceUnix() != start.Unix() ||
 		len(m.GetTopServedTerms()) != 1 || m.GetTopServedTerms()[0].GetResults() != 6 || len(m.GetTopRunTerms()) != 2 ||

@@ -97,6 +97,11 @@ type Demand struct {
 	ConnectsGranted   int64 `json:"connects_granted"`
 	// TopServedTerms are the terms other peers asked most.
 	TopServedTerms []TermCount `json:"top_served_terms"`
+	// ResultsServed counts the results the daemon answered finds with.
+	ResultsServed int64 `json:"results_served"`
+	// TopServedQueries are the whole queries other peers asked most; empty
+	// unless the participant opted in with record_queries.
+	TopServedQueries []TermCount `json:"top_served_queries"`
 	// TopRunTerms are the terms of the participant's own finds.
 	TopRunTerms []TermCount `json:"top_run_terms"`
 	// Unmet are the participant's queries that found nothing.
@@ -120,6 +125,8 @@ func (c *Client) Demand(ctx context.Context, since time.Duration) (Demand, error
 		ConnectsRequested: m.GetConnectsRequested(),
 		ConnectsGranted:   m.GetConnectsGranted(),
 		TopServedTerms:    termCountsFromProto(m.GetTopServedTerms()),
+		ResultsServed:     m.GetResultsServed(),
+		TopServedQueries:  termCountsFromProto(m.GetTopServedQueries()),
 		TopRunTerms:       termCountsFromProto(m.GetTopRunTerms()),
 		Unmet:             termCountsFromProto(m.GetUnmet()),
 		Resources:         []ResourceDemand{},

@@ -3247,8 +3247,13 @@ type DemandResponse struct {
 	ConnectsRequested int64             `protobuf:"varint,8,opt,name=connects_requested,json=connectsRequested,proto3" json:"connects_requested,omitempty"`
 	ConnectsGranted   int64             `protobuf:"varint,9,opt,name=connects_granted,json=connectsGranted,proto3" json:"connects_granted,omitempty"`
 	SinceUnix         int64             `protobuf:"varint,10,opt,name=since_unix,json=sinceUnix,proto3" json:"since_unix,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// results_served counts the results this node answered finds with.
+	ResultsServed int64 `protobuf:"varint,11,opt,name=results_served,json=resultsServed,proto3" json:"results_served,omitempty"`
+	// top_served_queries are the whole queries others asked most; empty
+	// unless the participant opted in (record_queries).
+	TopServedQueries []*TermCount `protobuf:"bytes,12,rep,name=top_served_queries,json=topServedQueries,proto3" json:"top_served_queries,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DemandResponse) Reset() {
@@ -3349,6 +3354,20 @@ func (x *DemandResponse) GetSinceUnix() int64 {
 		return x.SinceUnix
 	}
 	return 0
+}
+
+func (x *DemandResponse) GetResultsServed() int64 {
+	if x != nil {
+		return x.ResultsServed
+	}
+	return 0
+}
+
+func (x *DemandResponse) GetTopServedQueries() []*TermCount {
+	if x != nil {
+		return x.TopServedQueries
+	}
+	return nil
 }
 
 type DoctorRequest struct {
@@ -3746,7 +3765,7 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\x05found\x18\x03 \x01(\x03R\x05found\x12\x1c\n" +
 	"\trequested\x18\x04 \x01(\x03R\trequested\x12\x18\n" +
 	"\agranted\x18\x05 \x01(\x03R\agranted\x12\x14\n" +
-	"\x05rated\x18\x06 \x01(\x03R\x05rated\"\xed\x03\n" +
+	"\x05rated\x18\x06 \x01(\x03R\x05rated\"\xe1\x04\n" +
 	"\x0eDemandResponse\x12\x1b\n" +
 	"\tfinds_run\x18\x01 \x01(\x03R\bfindsRun\x12\x1f\n" +
 	"\vfinds_unmet\x18\x02 \x01(\x03R\n" +
@@ -3760,7 +3779,9 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\x10connects_granted\x18\t \x01(\x03R\x0fconnectsGranted\x12\x1d\n" +
 	"\n" +
 	"since_unix\x18\n" +
-	" \x01(\x03R\tsinceUnix\".\n" +
+	" \x01(\x03R\tsinceUnix\x12%\n" +
+	"\x0eresults_served\x18\v \x01(\x03R\rresultsServed\x12K\n" +
+	"\x12top_served_queries\x18\f \x03(\v2\x1d.pullnet.control.v1.TermCountR\x10topServedQueries\".\n" +
 	"\rDoctorRequest\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18\x01 \x01(\x03R\ttimeoutMs\"[\n" +
@@ -3898,60 +3919,61 @@ var file_pullnet_control_v1_control_proto_depIdxs = []int32{
 	54, // 20: pullnet.control.v1.DemandResponse.top_run_terms:type_name -> pullnet.control.v1.TermCount
 	54, // 21: pullnet.control.v1.DemandResponse.unmet:type_name -> pullnet.control.v1.TermCount
 	55, // 22: pullnet.control.v1.DemandResponse.resources:type_name -> pullnet.control.v1.ResourceDemand
-	58, // 23: pullnet.control.v1.DoctorResponse.checks:type_name -> pullnet.control.v1.DoctorCheck
-	2,  // 24: pullnet.control.v1.ControlService.Status:input_type -> pullnet.control.v1.StatusRequest
-	4,  // 25: pullnet.control.v1.ControlService.Peers:input_type -> pullnet.control.v1.PeersRequest
-	7,  // 26: pullnet.control.v1.ControlService.ListResources:input_type -> pullnet.control.v1.ListResourcesRequest
-	9,  // 27: pullnet.control.v1.ControlService.Advertise:input_type -> pullnet.control.v1.AdvertiseRequest
-	11, // 28: pullnet.control.v1.ControlService.Withdraw:input_type -> pullnet.control.v1.WithdrawRequest
-	13, // 29: pullnet.control.v1.ControlService.Find:input_type -> pullnet.control.v1.FindRequest
-	15, // 30: pullnet.control.v1.ControlService.Connect:input_type -> pullnet.control.v1.ConnectRequest
-	17, // 31: pullnet.control.v1.ControlService.ListRequests:input_type -> pullnet.control.v1.ListRequestsRequest
-	20, // 32: pullnet.control.v1.ControlService.Approve:input_type -> pullnet.control.v1.ApproveRequest
-	22, // 33: pullnet.control.v1.ControlService.Decline:input_type -> pullnet.control.v1.DeclineRequest
-	24, // 34: pullnet.control.v1.ControlService.Forward:input_type -> pullnet.control.v1.ForwardRequest
-	27, // 35: pullnet.control.v1.ControlService.Forwards:input_type -> pullnet.control.v1.ForwardsRequest
-	29, // 36: pullnet.control.v1.ControlService.CloseForward:input_type -> pullnet.control.v1.CloseForwardRequest
-	32, // 37: pullnet.control.v1.ControlService.Sessions:input_type -> pullnet.control.v1.SessionsRequest
-	34, // 38: pullnet.control.v1.ControlService.Revoke:input_type -> pullnet.control.v1.RevokeRequest
-	36, // 39: pullnet.control.v1.ControlService.Watch:input_type -> pullnet.control.v1.WatchRequest
-	38, // 40: pullnet.control.v1.ControlService.Watches:input_type -> pullnet.control.v1.WatchesRequest
-	41, // 41: pullnet.control.v1.ControlService.Unwatch:input_type -> pullnet.control.v1.UnwatchRequest
-	43, // 42: pullnet.control.v1.ControlService.Want:input_type -> pullnet.control.v1.WantRequest
-	46, // 43: pullnet.control.v1.ControlService.Wants:input_type -> pullnet.control.v1.WantsRequest
-	48, // 44: pullnet.control.v1.ControlService.Unwant:input_type -> pullnet.control.v1.UnwantRequest
-	50, // 45: pullnet.control.v1.ControlService.Lineage:input_type -> pullnet.control.v1.LineageRequest
-	53, // 46: pullnet.control.v1.ControlService.Demand:input_type -> pullnet.control.v1.DemandRequest
-	57, // 47: pullnet.control.v1.ControlService.Doctor:input_type -> pullnet.control.v1.DoctorRequest
-	3,  // 48: pullnet.control.v1.ControlService.Status:output_type -> pullnet.control.v1.StatusResponse
-	6,  // 49: pullnet.control.v1.ControlService.Peers:output_type -> pullnet.control.v1.PeersResponse
-	8,  // 50: pullnet.control.v1.ControlService.ListResources:output_type -> pullnet.control.v1.ListResourcesResponse
-	10, // 51: pullnet.control.v1.ControlService.Advertise:output_type -> pullnet.control.v1.AdvertiseResponse
-	12, // 52: pullnet.control.v1.ControlService.Withdraw:output_type -> pullnet.control.v1.WithdrawResponse
-	14, // 53: pullnet.control.v1.ControlService.Find:output_type -> pullnet.control.v1.FindResponse
-	16, // 54: pullnet.control.v1.ControlService.Connect:output_type -> pullnet.control.v1.ConnectResponse
-	19, // 55: pullnet.control.v1.ControlService.ListRequests:output_type -> pullnet.control.v1.ListRequestsResponse
-	21, // 56: pullnet.control.v1.ControlService.Approve:output_type -> pullnet.control.v1.ApproveResponse
-	23, // 57: pullnet.control.v1.ControlService.Decline:output_type -> pullnet.control.v1.DeclineResponse
-	26, // 58: pullnet.control.v1.ControlService.Forward:output_type -> pullnet.control.v1.ForwardResponse
-	28, // 59: pullnet.control.v1.ControlService.Forwards:output_type -> pullnet.control.v1.ForwardsResponse
-	30, // 60: pullnet.control.v1.ControlService.CloseForward:output_type -> pullnet.control.v1.CloseForwardResponse
-	33, // 61: pullnet.control.v1.ControlService.Sessions:output_type -> pullnet.control.v1.SessionsResponse
-	35, // 62: pullnet.control.v1.ControlService.Revoke:output_type -> pullnet.control.v1.RevokeResponse
-	37, // 63: pullnet.control.v1.ControlService.Watch:output_type -> pullnet.control.v1.WatchEvent
-	40, // 64: pullnet.control.v1.ControlService.Watches:output_type -> pullnet.control.v1.WatchesResponse
-	42, // 65: pullnet.control.v1.ControlService.Unwatch:output_type -> pullnet.control.v1.UnwatchResponse
-	44, // 66: pullnet.control.v1.ControlService.Want:output_type -> pullnet.control.v1.WantResponse
-	47, // 67: pullnet.control.v1.ControlService.Wants:output_type -> pullnet.control.v1.WantsResponse
-	49, // 68: pullnet.control.v1.ControlService.Unwant:output_type -> pullnet.control.v1.UnwantResponse
-	52, // 69: pullnet.control.v1.ControlService.Lineage:output_type -> pullnet.control.v1.LineageResponse
-	56, // 70: pullnet.control.v1.ControlService.Demand:output_type -> pullnet.control.v1.DemandResponse
-	59, // 71: pullnet.control.v1.ControlService.Doctor:output_type -> pullnet.control.v1.DoctorResponse
-	48, // [48:72] is the sub-list for method output_type
-	24, // [24:48] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	54, // 23: pullnet.control.v1.DemandResponse.top_served_queries:type_name -> pullnet.control.v1.TermCount
+	58, // 24: pullnet.control.v1.DoctorResponse.checks:type_name -> pullnet.control.v1.DoctorCheck
+	2,  // 25: pullnet.control.v1.ControlService.Status:input_type -> pullnet.control.v1.StatusRequest
+	4,  // 26: pullnet.control.v1.ControlService.Peers:input_type -> pullnet.control.v1.PeersRequest
+	7,  // 27: pullnet.control.v1.ControlService.ListResources:input_type -> pullnet.control.v1.ListResourcesRequest
+	9,  // 28: pullnet.control.v1.ControlService.Advertise:input_type -> pullnet.control.v1.AdvertiseRequest
+	11, // 29: pullnet.control.v1.ControlService.Withdraw:input_type -> pullnet.control.v1.WithdrawRequest
+	13, // 30: pullnet.control.v1.ControlService.Find:input_type -> pullnet.control.v1.FindRequest
+	15, // 31: pullnet.control.v1.ControlService.Connect:input_type -> pullnet.control.v1.ConnectRequest
+	17, // 32: pullnet.control.v1.ControlService.ListRequests:input_type -> pullnet.control.v1.ListRequestsRequest
+	20, // 33: pullnet.control.v1.ControlService.Approve:input_type -> pullnet.control.v1.ApproveRequest
+	22, // 34: pullnet.control.v1.ControlService.Decline:input_type -> pullnet.control.v1.DeclineRequest
+	24, // 35: pullnet.control.v1.ControlService.Forward:input_type -> pullnet.control.v1.ForwardRequest
+	27, // 36: pullnet.control.v1.ControlService.Forwards:input_type -> pullnet.control.v1.ForwardsRequest
+	29, // 37: pullnet.control.v1.ControlService.CloseForward:input_type -> pullnet.control.v1.CloseForwardRequest
+	32, // 38: pullnet.control.v1.ControlService.Sessions:input_type -> pullnet.control.v1.SessionsRequest
+	34, // 39: pullnet.control.v1.ControlService.Revoke:input_type -> pullnet.control.v1.RevokeRequest
+	36, // 40: pullnet.control.v1.ControlService.Watch:input_type -> pullnet.control.v1.WatchRequest
+	38, // 41: pullnet.control.v1.ControlService.Watches:input_type -> pullnet.control.v1.WatchesRequest
+	41, // 42: pullnet.control.v1.ControlService.Unwatch:input_type -> pullnet.control.v1.UnwatchRequest
+	43, // 43: pullnet.control.v1.ControlService.Want:input_type -> pullnet.control.v1.WantRequest
+	46, // 44: pullnet.control.v1.ControlService.Wants:input_type -> pullnet.control.v1.WantsRequest
+	48, // 45: pullnet.control.v1.ControlService.Unwant:input_type -> pullnet.control.v1.UnwantRequest
+	50, // 46: pullnet.control.v1.ControlService.Lineage:input_type -> pullnet.control.v1.LineageRequest
+	53, // 47: pullnet.control.v1.ControlService.Demand:input_type -> pullnet.control.v1.DemandRequest
+	57, // 48: pullnet.control.v1.ControlService.Doctor:input_type -> pullnet.control.v1.DoctorRequest
+	3,  // 49: pullnet.control.v1.ControlService.Status:output_type -> pullnet.control.v1.StatusResponse
+	6,  // 50: pullnet.control.v1.ControlService.Peers:output_type -> pullnet.control.v1.PeersResponse
+	8,  // 51: pullnet.control.v1.ControlService.ListResources:output_type -> pullnet.control.v1.ListResourcesResponse
+	10, // 52: pullnet.control.v1.ControlService.Advertise:output_type -> pullnet.control.v1.AdvertiseResponse
+	12, // 53: pullnet.control.v1.ControlService.Withdraw:output_type -> pullnet.control.v1.WithdrawResponse
+	14, // 54: pullnet.control.v1.ControlService.Find:output_type -> pullnet.control.v1.FindResponse
+	16, // 55: pullnet.control.v1.ControlService.Connect:output_type -> pullnet.control.v1.ConnectResponse
+	19, // 56: pullnet.control.v1.ControlService.ListRequests:output_type -> pullnet.control.v1.ListRequestsResponse
+	21, // 57: pullnet.control.v1.ControlService.Approve:output_type -> pullnet.control.v1.ApproveResponse
+	23, // 58: pullnet.control.v1.ControlService.Decline:output_type -> pullnet.control.v1.DeclineResponse
+	26, // 59: pullnet.control.v1.ControlService.Forward:output_type -> pullnet.control.v1.ForwardResponse
+	28, // 60: pullnet.control.v1.ControlService.Forwards:output_type -> pullnet.control.v1.ForwardsResponse
+	30, // 61: pullnet.control.v1.ControlService.CloseForward:output_type -> pullnet.control.v1.CloseForwardResponse
+	33, // 62: pullnet.control.v1.ControlService.Sessions:output_type -> pullnet.control.v1.SessionsResponse
+	35, // 63: pullnet.control.v1.ControlService.Revoke:output_type -> pullnet.control.v1.RevokeResponse
+	37, // 64: pullnet.control.v1.ControlService.Watch:output_type -> pullnet.control.v1.WatchEvent
+	40, // 65: pullnet.control.v1.ControlService.Watches:output_type -> pullnet.control.v1.WatchesResponse
+	42, // 66: pullnet.control.v1.ControlService.Unwatch:output_type -> pullnet.control.v1.UnwatchResponse
+	44, // 67: pullnet.control.v1.ControlService.Want:output_type -> pullnet.control.v1.WantResponse
+	47, // 68: pullnet.control.v1.ControlService.Wants:output_type -> pullnet.control.v1.WantsResponse
+	49, // 69: pullnet.control.v1.ControlService.Unwant:output_type -> pullnet.control.v1.UnwantResponse
+	52, // 70: pullnet.control.v1.ControlService.Lineage:output_type -> pullnet.control.v1.LineageResponse
+	56, // 71: pullnet.control.v1.ControlService.Demand:output_type -> pullnet.control.v1.DemandResponse
+	59, // 72: pullnet.control.v1.ControlService.Doctor:output_type -> pullnet.control.v1.DoctorResponse
+	49, // [49:73] is the sub-list for method output_type
+	25, // [25:49] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_pullnet_control_v1_control_proto_init() }
