@@ -52,8 +52,11 @@ const (
 // topicScore weighs what happens on each announcement topic: only invalid
 // deliveries count, decaying by a tenth a second.
 var topicScore = &pubsub.TopicScoreParams{
-	SkipAtomicValidation:           true,
-	TopicWeight:                    1,
+	SkipAtomicValidation: true,
+	TopicWeight:          1,
+	// Unused (weight 0), but gossipsub divides by it for every peer in a
+	// mesh: zero would crash the scorer.
+	TimeInMeshQuantum:              time.Second,
 	InvalidMessageDeliveriesWeight: -10,
 	InvalidMessageDeliveriesDecay:  0.9,
 }

@@ -178,3 +178,51 @@ func TestInvalidSenderPenalised(t *testing.T) {
 		t.Fatal("no rejection counted")
 	}
 }
+
+// TestMeshPeerLeaves: scoring a mesh peer that goes away must not crash
+// gossipsub's scorer (it divides by TimeInMeshQuantum).
+func TestMeshPeerLeaves(t *testing.T) {
+	mn, err := mocknet.FullMeshConnected(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, b := mn.Hosts()[0], mn.Hosts()[1]
+	sa, err := New(ctx, a, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := New(ctx, b, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Service{sa, sb} {
+		if _, err := s.Subscribe(ctx, []string{"tag:gpu"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topic, _ := sa.join("tag:gpu")
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	// Wait for a heartbeat to put b in a's mesh (score is read while there).
+	for len(topic.ListPeers()) == 0 || sa.scores.Load() == nil {
+		select {
+		case <-ctx.Done():
+			t.Fatal("peers never met")
+		case <-tick.C:
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for len(topic.ListPeers()) != 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("a never noticed b leave")
+		case <-tick.C:
+		}
+	}
+	// A crash in the scorer would have ended the test binary by now.
+}
