@@ -4,6 +4,7 @@
 //
 //	go run ./bench/watchspread -nodes 20            # real hosts on 127.0.0.1/TCP
 //	go run ./bench/watchspread -nodes 100 -mocknet  # go-libp2p's mocknet, one process
+//	go run ./bench/watchspread -nodes 20 -daemons   # 20 pulld processes, peerctl watch
 //
 // Watchers re-run their query every -refind (default 1h, so that only gossip
 // counts). Each node bootstraps from a random earlier one.
@@ -33,9 +34,16 @@ import (
 func main() {
 	n := flag.Int("nodes", 20, "nodes, the first of which advertises")
 	useMock := flag.Bool("mocknet", false, "run on go-libp2p's mocknet instead of loopback TCP")
+	daemons := flag.Bool("daemons", false, "run real pulld processes, watching through peerctl")
 	refind := flag.Duration("refind", time.Hour, "watch re-find interval")
 	wait := flag.Duration("wait", 2*time.Minute, "how long to wait for every watcher")
 	flag.Parse()
+	if *daemons {
+		if err := runDaemons(*n, *refind, *wait); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if err := run(*n, *useMock, *refind, *wait); err != nil {
 		log.Fatal(err)
 	}
