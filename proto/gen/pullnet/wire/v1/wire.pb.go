@@ -853,6 +853,199 @@ func (x *WantsResponse) GetError() string {
 	return ""
 }
 
+// Rating is one participant's signed opinion of a session it took part in.
+// It travels as a signed envelope (domain "pullnet-rating") whose signer is
+// the rater, and embeds the provider's signed receipt of that session: the
+// consumer rates the provider, or the provider rates the consumer. One
+// receipt and rater make one rating; a later one replaces the earlier.
+type Rating struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// receipt is the provider's signed receipt envelope (a Receipt).
+	Receipt []byte `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	Rater   []byte `protobuf:"bytes,2,opt,name=rater,proto3" json:"rater,omitempty"`
+	// score is in hundredths, from -100 (bad) to +100 (good).
+	Score   int32  `protobuf:"zigzag32,3,opt,name=score,proto3" json:"score,omitempty"`
+	Comment string `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
+	// created_unix_ms orders two ratings of the same receipt by one rater.
+	CreatedUnixMs int64 `protobuf:"varint,5,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rating) Reset() {
+	*x = Rating{}
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rating) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rating) ProtoMessage() {}
+
+func (x *Rating) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rating.ProtoReflect.Descriptor instead.
+func (*Rating) Descriptor() ([]byte, []int) {
+	return file_pullnet_wire_v1_wire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Rating) GetReceipt() []byte {
+	if x != nil {
+		return x.Receipt
+	}
+	return nil
+}
+
+func (x *Rating) GetRater() []byte {
+	if x != nil {
+		return x.Rater
+	}
+	return nil
+}
+
+func (x *Rating) GetScore() int32 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *Rating) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *Rating) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+// ReputationSyncRequest asks a peer, on /pullnet/reputation/1.0.0, for the
+// ratings it holds that it received or that were created since since_unix_ms,
+// newest first, stopping at max_bytes of envelopes (the server caps it too).
+type ReputationSyncRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SinceUnixMs   int64                  `protobuf:"varint,1,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"`
+	MaxBytes      uint32                 `protobuf:"varint,2,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReputationSyncRequest) Reset() {
+	*x = ReputationSyncRequest{}
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReputationSyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReputationSyncRequest) ProtoMessage() {}
+
+func (x *ReputationSyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReputationSyncRequest.ProtoReflect.Descriptor instead.
+func (*ReputationSyncRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_wire_v1_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReputationSyncRequest) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
+func (x *ReputationSyncRequest) GetMaxBytes() uint32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+// ReputationSyncResponse carries one rating (a signed envelope holding a
+// Rating), or an error that ends the stream.
+type ReputationSyncResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Envelope      []byte                 `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReputationSyncResponse) Reset() {
+	*x = ReputationSyncResponse{}
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReputationSyncResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReputationSyncResponse) ProtoMessage() {}
+
+func (x *ReputationSyncResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_wire_v1_wire_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReputationSyncResponse.ProtoReflect.Descriptor instead.
+func (*ReputationSyncResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_wire_v1_wire_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReputationSyncResponse) GetEnvelope() []byte {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
+func (x *ReputationSyncResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_pullnet_wire_v1_wire_proto protoreflect.FileDescriptor
 
 const file_pullnet_wire_v1_wire_proto_rawDesc = "" +
@@ -925,6 +1118,18 @@ const file_pullnet_wire_v1_wire_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"A\n" +
 	"\rWantsResponse\x12\x1a\n" +
 	"\benvelope\x18\x01 \x01(\fR\benvelope\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\x90\x01\n" +
+	"\x06Rating\x12\x18\n" +
+	"\areceipt\x18\x01 \x01(\fR\areceipt\x12\x14\n" +
+	"\x05rater\x18\x02 \x01(\fR\x05rater\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x11R\x05score\x12\x18\n" +
+	"\acomment\x18\x04 \x01(\tR\acomment\x12&\n" +
+	"\x0fcreated_unix_ms\x18\x05 \x01(\x03R\rcreatedUnixMs\"X\n" +
+	"\x15ReputationSyncRequest\x12\"\n" +
+	"\rsince_unix_ms\x18\x01 \x01(\x03R\vsinceUnixMs\x12\x1b\n" +
+	"\tmax_bytes\x18\x02 \x01(\rR\bmaxBytes\"J\n" +
+	"\x16ReputationSyncResponse\x12\x1a\n" +
+	"\benvelope\x18\x01 \x01(\fR\benvelope\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05errorB=Z;github.com/pullnet/pullnet/proto/gen/pullnet/wire/v1;wirev1b\x06proto3"
 
 var (
@@ -939,24 +1144,27 @@ func file_pullnet_wire_v1_wire_proto_rawDescGZIP() []byte {
 	return file_pullnet_wire_v1_wire_proto_rawDescData
 }
 
-var file_pullnet_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_pullnet_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_pullnet_wire_v1_wire_proto_goTypes = []any{
-	(*Resource)(nil),           // 0: pullnet.wire.v1.Resource
-	(*Access)(nil),             // 1: pullnet.wire.v1.Access
-	(*FindRequest)(nil),        // 2: pullnet.wire.v1.FindRequest
-	(*FindResponse)(nil),       // 3: pullnet.wire.v1.FindResponse
-	(*ConnectRequest)(nil),     // 4: pullnet.wire.v1.ConnectRequest
-	(*ConnectResponse)(nil),    // 5: pullnet.wire.v1.ConnectResponse
-	(*Receipt)(nil),            // 6: pullnet.wire.v1.Receipt
-	(*TunnelOpen)(nil),         // 7: pullnet.wire.v1.TunnelOpen
-	(*TunnelOpenResponse)(nil), // 8: pullnet.wire.v1.TunnelOpenResponse
-	(*Want)(nil),               // 9: pullnet.wire.v1.Want
-	(*WantsRequest)(nil),       // 10: pullnet.wire.v1.WantsRequest
-	(*WantsResponse)(nil),      // 11: pullnet.wire.v1.WantsResponse
-	nil,                        // 12: pullnet.wire.v1.Resource.AttrsEntry
+	(*Resource)(nil),               // 0: pullnet.wire.v1.Resource
+	(*Access)(nil),                 // 1: pullnet.wire.v1.Access
+	(*FindRequest)(nil),            // 2: pullnet.wire.v1.FindRequest
+	(*FindResponse)(nil),           // 3: pullnet.wire.v1.FindResponse
+	(*ConnectRequest)(nil),         // 4: pullnet.wire.v1.ConnectRequest
+	(*ConnectResponse)(nil),        // 5: pullnet.wire.v1.ConnectResponse
+	(*Receipt)(nil),                // 6: pullnet.wire.v1.Receipt
+	(*TunnelOpen)(nil),             // 7: pullnet.wire.v1.TunnelOpen
+	(*TunnelOpenResponse)(nil),     // 8: pullnet.wire.v1.TunnelOpenResponse
+	(*Want)(nil),                   // 9: pullnet.wire.v1.Want
+	(*WantsRequest)(nil),           // 10: pullnet.wire.v1.WantsRequest
+	(*WantsResponse)(nil),          // 11: pullnet.wire.v1.WantsResponse
+	(*Rating)(nil),                 // 12: pullnet.wire.v1.Rating
+	(*ReputationSyncRequest)(nil),  // 13: pullnet.wire.v1.ReputationSyncRequest
+	(*ReputationSyncResponse)(nil), // 14: pullnet.wire.v1.ReputationSyncResponse
+	nil,                            // 15: pullnet.wire.v1.Resource.AttrsEntry
 }
 var file_pullnet_wire_v1_wire_proto_depIdxs = []int32{
-	12, // 0: pullnet.wire.v1.Resource.attrs:type_name -> pullnet.wire.v1.Resource.AttrsEntry
+	15, // 0: pullnet.wire.v1.Resource.attrs:type_name -> pullnet.wire.v1.Resource.AttrsEntry
 	1,  // 1: pullnet.wire.v1.Resource.access:type_name -> pullnet.wire.v1.Access
 	1,  // 2: pullnet.wire.v1.ConnectResponse.access:type_name -> pullnet.wire.v1.Access
 	3,  // [3:3] is the sub-list for method output_type
@@ -977,7 +1185,7 @@ func file_pullnet_wire_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pullnet_wire_v1_wire_proto_rawDesc), len(file_pullnet_wire_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
