@@ -114,7 +114,7 @@ func TestRatingRejected(t *testing.T) {
 		{"future", sealRaw(t, s.cons, msg(func(m *wirev1.Rating) { m.CreatedUnixMs = now.Add(time.Hour).UnixMilli() })), ErrBadTime},
 		{"ancient", sealRaw(t, s.cons, msg(func(m *wirev1.Rating) { m.CreatedUnixMs = now.Add(-MaxRatingAge - time.Hour).UnixMilli() })), ErrBadTime},
 		{"before the session", sealRaw(t, s.cons, msg(func(m *wirev1.Rating) { m.CreatedUnixMs = s.issued.Add(-time.Hour).UnixMilli() })), ErrBadTime},
-		{"a receipt is not a rating", s.receipt, ErrMalformed},
+		{"a receipt is not a rating", s.receipt, ErrBadSignature},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
