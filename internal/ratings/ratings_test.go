@@ -73,8 +73,8 @@ func TestPutReplaceReopen(t *testing.T) {
 		{rate(t, prov, cons, "s1", -1, now.Add(-time.Minute)), Added},
 		{rate(t, prov, cons, "s1", -1, now.Add(-time.Minute)), Duplicate}, // same version again
 		{rate(t, prov, cons, "s1", 0.5, now), Replaced},                   // a later version
-		{rate(t, prov, cons, "s1", -1, now.Add(-time.Hour)), Duplicate},    // an older version
-		{rate(t, prov, cons, "s2", 1, now), Added},                         // another session
+		{rate(t, prov, cons, "s1", -1, now.Add(-time.Hour)), Duplicate},   // an older version
+		{rate(t, prov, cons, "s2", 1, now), Added},                        // another session
 	}
 	for i, s := range steps {
 		got, err := b.Put(ctx, s.rec)
