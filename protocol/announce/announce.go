@@ -123,6 +123,11 @@ func New(ctx context.Context, h host.Host, disc discovery.Discovery, logger *slo
 		// Messages are signed by their publisher and checked by pubsub, so
 		// GetFrom is the publisher, not whoever forwarded the message.
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		// A node's own messages go to every topic peer it knows, not just
+		// its mesh: go-libp2p-pubsub no longer does this by default, and
+		// without it a message published before the first heartbeat has
+		// grafted a mesh reaches nobody.
+		pubsub.WithFloodPublish(true),
 	}
 	if disc != nil {
 		opts = append(opts, pubsub.WithDiscovery(disc))
@@ -134,6 +139,10 @@ func New(ctx context.Context, h host.Host, disc discovery.Discovery, logger *slo
 	s.ps = ps
 	return s, nil
 }
+
+// PubSub is the gossipsub router announcements travel on, for other
+// pullnet topics (ratings) to share it and its peer scoring.
+func (s *Service) PubSub() *pubsub.PubSub { return s.ps }
 
 func (s *Service) keepScores(scores map[peer.ID]float64) { s.scores.Store(&scores) }
 

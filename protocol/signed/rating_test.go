@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/record"
+	"google.golang.org/protobuf/proto"
 
 	wirev1 "github.com/pullnet/pullnet/proto/gen/pullnet/wire/v1"
 )
@@ -39,7 +40,9 @@ func newSession(t testing.TB, issued time.Time) session {
 // forger would.
 func sealRaw(t testing.TB, key crypto.PrivKey, m *wirev1.Rating) []byte {
 	t.Helper()
-	env, err := record.Seal(&ratingRecord{msg: *m}, key)
+	rec := &ratingRecord{}
+	proto.Merge(&rec.msg, m)
+	env, err := record.Seal(rec, key)
 	if err != nil {
 		t.Fatal(err)
 	}
