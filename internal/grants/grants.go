@@ -50,12 +50,20 @@ type Policy struct {
 	Allow []peer.ID
 	// Lifetime is how long a granted session lasts; zero means DefaultLifetime.
 	Lifetime time.Duration
+	// MinTrust declines consumers this node trusts less (trust runs from
+	// -1 to +1, 0 for a peer it knows nothing of); zero means no minimum.
+	// It applies before the mode: an allow-listed or manually approved
+	// peer must also reach it.
+	MinTrust float64
 }
 
 // Validate reports a policy that cannot be applied.
 func (p Policy) Validate() error {
 	switch p.Mode {
 	case "", Open, Allowlist, Manual:
+		if p.MinTrust < -1 || p.MinTrust > 1 || p.MinTrust != p.MinTrust {
+			return fmt.Errorf("policy min_trust %v: want a value from -1 to 1", p.MinTrust)
+		}
 		return nil
 	}
 	return fmt.Errorf("policy %q: want open, allowlist or manual", p.Mode)
@@ -111,6 +119,7 @@ type Manager struct {
 	store   ds.Datastore
 	log     *slog.Logger
 	now     func() time.Time
+	trust   func(peer.ID) float64
 
 	mu       sync.Mutex
 	policy   Policy
@@ -127,7 +136,10 @@ type Config struct {
 	Lookup  Lookup
 	Service ServiceLookup
 	// Store keeps granted sessions.
-	Store  ds.Datastore
+	Store ds.Datastore
+	// Trust is this node's trust in a peer, for Policy.MinTrust; nil
+	// counts every peer as unknown (0).
+	Trust  func(peer.ID) float64
 	Logger *slog.Logger
 }
 
@@ -140,7 +152,10 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{key: cfg.Key, self: self, lookup: cfg.Lookup, service: cfg.Service, store: cfg.Store, log: cfg.Logger,
+	if cfg.Trust == nil {
+		cfg.Trust = func(peer.ID) float64 { return 0 }
+	}
+	m := &Manager{key: cfg.Key, self: self, lookup: cfg.Lookup, service: cfg.Service, store: cfg.Store, log: cfg.Logger, trust: cfg.Trust,
 		now: time.Now, policy: cfg.Policy, pending: map[string]*pending{}, sessions: map[string]*Session{}}
 	res, err := cfg.Store.Query(ctx, dsq.Query{Prefix: sessionPrefix.String()})
 	if err != nil {
@@ -189,6 +204,11 @@ func (m *Manager) HandleConnect(ctx context.Context, from peer.ID, req connect.R
 		return connect.Response{Reason: fmt.Sprintf("resource %s has expired", req.ResourceID)}
 	}
 	policy := m.Policy()
+	if policy.MinTrust != 0 && from != m.self {
+		if t := m.trust(from); t < policy.MinTrust {
+			return connect.Response{Reason: fmt.Sprintf("this provider's trust in you is %.2f, below its minimum of %.2f: build trust with rated sessions elsewhere, or ask its participant to `peerctl trust add` you", t, policy.MinTrust)}
+		}
+	}
 	session := newSessionID()
 	switch policy.Mode {
 	case Allowlist:

@@ -130,3 +130,37 @@ func TestAuthorize(t *testing.T) {
 		t.Errorf("sessions after restart: %d, want 2", len(again.Sessions()))
 	}
 }
+
+// TestMinTrust: a consumer below the policy's minimum trust is declined
+// with the figures; at or above it, granted; no minimum grants all.
+func TestMinTrust(t *testing.T) {
+	f := newFixture(t)
+	trust := map[peer.ID]float64{}
+	f.m.trust = func(p peer.ID) float64 { return trust[p] }
+	for _, tc := range []struct {
+		min, trust float64
+		granted    bool
+	}{
+		{0, -1, true}, // no minimum
+		{0.2, 0, false},
+		{0.2, 0.19, false},
+		{0.2, 0.2, true},
+		{-0.5, -0.6, false},
+		{-0.5, 0, true},
+	} {
+		if err := f.m.SetPolicy(Policy{MinTrust: tc.min}); err != nil {
+			t.Fatal(err)
+		}
+		trust[f.consumer] = tc.trust
+		resp := f.m.HandleConnect(context.Background(), f.consumer, connect.Request{ResourceID: f.url.Resource.ID})
+		if resp.Granted != tc.granted {
+			t.Errorf("min %v, trust %v: granted %v (%s)", tc.min, tc.trust, resp.Granted, resp.Reason)
+		}
+		if !resp.Granted && !strings.Contains(resp.Reason, "below its minimum") {
+			t.Errorf("min %v, trust %v: reason %q", tc.min, tc.trust, resp.Reason)
+		}
+	}
+	if err := f.m.SetPolicy(Policy{MinTrust: 2}); err == nil {
+		t.Error("min_trust 2 accepted")
+	}
+}
