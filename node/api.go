@@ -15,6 +15,14 @@ import (
 type FindOptions struct {
 	// Limit stops the find after this many results. Zero means DefaultFindLimit.
 	Limit int
+	// MinTrust drops results whose provider this node trusts less (trust
+	// runs from -1 through 0, unknown, to +1). Zero means no minimum.
+	MinTrust float64
+	// Ranked holds the results until the find ends (its limit, its
+	// providers exhausted, or ctx done) and yields them best first, by
+	// Rank. Unranked, results come as they arrive, each provider's
+	// batch in order of relevance.
+	Ranked bool
 }
 
 // DefaultFindLimit is the result limit of a Find whose options set none.
@@ -31,6 +39,11 @@ type Result struct {
 	Elapsed time.Duration
 	// Score is the result's relevance to the query, in (0, 1].
 	Score float64
+	// Trust is this node's trust in the provider, from -1 to +1 (0:
+	// nothing known); see Node.Trust.
+	Trust float64
+	// Rank orders results: relevance × (1+Trust)/2.
+	Rank float64
 }
 
 // Grant is a provider's answer to Connect: a session when Granted, otherwise

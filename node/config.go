@@ -119,4 +119,9 @@ type Policy struct {
 	Allow []peer.ID
 	// SessionLifetime is how long a granted session lasts. Zero means 24 h.
 	SessionLifetime time.Duration
+	// MinTrust declines consumers this node trusts less than this (trust
+	// runs from -1 through 0, a peer it knows nothing of, to +1), whatever
+	// the mode. Zero means no minimum: 0.1 admits only peers with some
+	// good record, -0.3 turns away only the clearly distrusted.
+	MinTrust float64
 }

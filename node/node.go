@@ -72,7 +72,8 @@ type Node struct {
 	forwards *forward.Manager
 	held     store.Table[HeldSession] // sessions this node was granted
 	prov     *provider
-	wants    *wantBook // own wants and the wants service (wants.go)
+	wants    *wantBook       // own wants and the wants service (wants.go)
+	rep      *reputationPart // ratings, trust, their gossip and sync (reputation.go)
 	mdns     mdns.Service
 
 	ctx     context.Context
@@ -129,7 +130,8 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	n.grants, err = grants.New(ctx, grants.Config{Key: n.key, Policy: gpol, Lookup: n.catalog.Get,
-		Service: n.catalog.Service, Store: n.store, Logger: log.With("part", "grants")})
+		Service: n.catalog.Service, Store: n.store, Trust: func(p peer.ID) float64 { return n.trustValue(p) },
+		Logger: log.With("part", "grants")})
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +141,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.finder = finder.New(n.host, n.dht, n.catalog.Match, log.With("part", "finder"))
 	if n.announce, err = announce.New(n.ctx, n.host, drouting.NewRoutingDiscovery(n.dht), log.With("part", "announce")); err != nil {
+		return nil, err
+	}
+	if err := n.openReputation(ctx); err != nil { // before the connect service, whose policy reads trust
 		return nil, err
 	}
 	n.findSvc = find.NewService(n.host, servedCatalog{n}, log.With("part", "find"))
@@ -578,7 +583,7 @@ func hasProto(a ma.Multiaddr, code int) bool {
 // Policy returns the connect policy in force.
 func (n *Node) Policy() Policy {
 	p := n.grants.Policy()
-	return Policy{Mode: p.Mode, Allow: p.Allow, SessionLifetime: p.Lifetime}
+	return Policy{Mode: p.Mode, Allow: p.Allow, SessionLifetime: p.Lifetime, MinTrust: p.MinTrust}
 }
 
 // SetPolicy changes the connect policy for requests that arrive from now on.
@@ -591,7 +596,7 @@ func (n *Node) SetPolicy(p Policy) error {
 }
 
 func (p Policy) toGrants() (grants.Policy, error) {
-	gp := grants.Policy{Mode: p.Mode, Allow: p.Allow, Lifetime: p.SessionLifetime}
+	gp := grants.Policy{Mode: p.Mode, Allow: p.Allow, Lifetime: p.SessionLifetime, MinTrust: p.MinTrust}
 	if gp.Mode == "" {
 		gp.Mode = grants.Open
 	}

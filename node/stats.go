@@ -16,6 +16,8 @@ type Stats struct {
 	DroppedRecords int64
 	// Connect requests this node granted and declined as a provider.
 	ConnectsGranted, ConnectsDeclined int64
+	// Ratings heard by gossip and sync, and what became of them.
+	Ratings RatingStats
 }
 
 // Stats returns the node's counters.
@@ -31,5 +33,6 @@ func (n *Node) Stats() Stats {
 		DroppedRecords:    f.BadRecord.Load() + f.NotOwner.Load() + f.Stale.Load() + f.Expired.Load() + f.NoMatch.Load(),
 		ConnectsGranted:   cs.Granted.Load(),
 		ConnectsDeclined:  cs.Declined.Load(),
+		Ratings:           n.ratingStats(),
 	}
 }

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/pullnet/pullnet/internal/finder"
 	"github.com/pullnet/pullnet/internal/query"
+	"github.com/pullnet/pullnet/internal/trust"
 	"github.com/pullnet/pullnet/protocol/connect"
 	"github.com/pullnet/pullnet/protocol/signed"
 	"github.com/pullnet/pullnet/resource"
@@ -152,6 +155,21 @@ func (n *Node) Find(ctx context.Context, q string, opt FindOptions) iter.Seq2[Re
 	if limit <= 0 {
 		limit = DefaultFindLimit
 	}
+	if opt.Ranked {
+		return n.findRanked(ctx, q, limit, opt.MinTrust)
+	}
+	return func(yield func(Result, error) bool) {
+		for r, err := range n.find(ctx, q, limit, opt.MinTrust) {
+			if !yield(r, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// find yields results as they arrive, with trust and rank, without those
+// whose provider's trust is below minTrust (when non-zero).
+func (n *Node) find(ctx context.Context, q string, limit int, minTrust float64) iter.Seq2[Result, error] {
 	return func(yield func(Result, error) bool) {
 		got, failed := 0, false
 		defer func() {
@@ -159,6 +177,7 @@ func (n *Node) Find(ctx context.Context, q string, opt FindOptions) iter.Seq2[Re
 				n.recordFind(q, got)
 			}
 		}()
+		res := n.trustResult()
 		for h, err := range n.finder.Find(ctx, q, limit) {
 			if err != nil {
 				failed = true
@@ -169,8 +188,37 @@ func (n *Node) Find(ctx context.Context, q string, opt FindOptions) iter.Seq2[Re
 				return
 			}
 			n.rememberProvider(h.Record.Resource.ID, h.Provider)
+			tv := res.Score(h.Provider).Value
+			if minTrust != 0 && tv < minTrust {
+				continue
+			}
 			got++
-			if !yield(Result{Resource: h.Record.Resource.Clone(), Provider: h.Provider, Addrs: h.Addrs, Elapsed: h.Elapsed, Score: h.Score}, nil) {
+			if !yield(Result{Resource: h.Record.Resource.Clone(), Provider: h.Provider, Addrs: h.Addrs, Elapsed: h.Elapsed,
+				Score: h.Score, Trust: tv, Rank: h.Score * trust.Factor(tv)}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// findRanked holds a find's results until it ends, then yields them best
+// first. A find that ran out of time yields what it found.
+func (n *Node) findRanked(ctx context.Context, q string, limit int, minTrust float64) iter.Seq2[Result, error] {
+	return func(yield func(Result, error) bool) {
+		var all []Result
+		for r, err := range n.find(ctx, q, limit, minTrust) {
+			if err != nil {
+				if ctx.Err() == nil || len(all) == 0 {
+					yield(Result{}, err)
+					return
+				}
+				break
+			}
+			all = append(all, r)
+		}
+		slices.SortStableFunc(all, func(a, b Result) int { return cmp.Compare(b.Rank, a.Rank) })
+		for _, r := range all {
+			if !yield(r, nil) {
 				return
 			}
 		}
