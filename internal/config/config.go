@@ -77,6 +77,11 @@ type Config struct {
 	// means nobody. It is ignored under the other policies.
 	Allow []string `toml:"allow"`
 
+	// MinTrust declines connect requests from peers this node trusts less,
+	// whatever the policy (trust runs from -1 through 0, a peer the node
+	// knows nothing of, to +1). Zero means no minimum.
+	MinTrust float64 `toml:"min_trust"`
+
 	// ApprovalTimeout is how long a connect request waits for the
 	// participant's decision under PolicyManual. Zero means
 	// DefaultApprovalTimeout.
@@ -190,6 +195,9 @@ func (c Config) Validate() error {
 		if _, err := peer.Decode(s); err != nil {
 			return invalid("allow", "entry %d %q is not a peer ID: %v", i+1, s, err)
 		}
+	}
+	if c.MinTrust < -1 || c.MinTrust > 1 || c.MinTrust != c.MinTrust {
+		return invalid("min_trust", "%v is outside -1…1", c.MinTrust)
 	}
 	if c.ApprovalTimeout.Duration < 0 {
 		return invalid("approval_timeout", "%s is negative", c.ApprovalTimeout)

@@ -39,6 +39,7 @@ bootstrap = ["/dnsaddr/example.org/p2p/` + testPeer + `"]
 mdns = false
 policy = "allowlist"
 allow = ["` + testPeer + `"]
+min_trust = 0.2
 approval_timeout = "90s"
 reprovide_interval = "6h"
 log_level = "debug"
@@ -50,6 +51,7 @@ log_format = "json"
 				MDNS:              ptr(false),
 				Policy:            PolicyAllowlist,
 				Allow:             []string{testPeer},
+				MinTrust:          0.2,
 				ApprovalTimeout:   Duration{90 * time.Second},
 				ReprovideInterval: Duration{6 * time.Hour},
 				LogLevel:          "debug",
@@ -121,6 +123,12 @@ log_format = "json"
 			doc:  "approval_timeout = {duration = 5}\n",
 			err:  name + ` line 1: unknown key "duration"`,
 			line: 1,
+		},
+		{
+			name: "min_trust out of range",
+			doc:  "policy = \"open\"\nmin_trust = 1.5\n",
+			err:  name + ` line 2: min_trust: 1.5 is outside -1…1`,
+			line: 2,
 		},
 		{
 			name: "negative duration",

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -66,6 +67,13 @@ type Backend interface {
 	Wants(ctx context.Context, query string) ([]node.WantInfo, error)
 	MyWants(ctx context.Context) ([]node.WantInfo, error)
 	Unwant(ctx context.Context, id string) error
+	// Ratings and trust (trust.go).
+	Rate(ctx context.Context, session string, score float64, comment string) (node.Rating, error)
+	Ratings(ctx context.Context, p peer.ID, limit int) ([]node.Rating, error)
+	Trust(p peer.ID) node.TrustScore
+	TrustScores(limit int) []node.TrustScore
+	TrustWhy(p peer.ID, depth, width int) node.TrustExplanation
+	SetTrust(ctx context.Context, p peer.ID, weight float64) error
 }
 
 var _ Backend = (*node.Node)(nil)
@@ -215,7 +223,12 @@ func (s *server) Find(ctx context.Context, req *connect.Request[controlv1.FindRe
 	findCtx, cancel := context.WithTimeoutCause(ctx, timeout, errFindTimedOut)
 	defer cancel()
 	sent := 0
-	for res, err := range s.b.Find(findCtx, query, node.FindOptions{Limit: limit}) {
+	minTrust := req.Msg.GetMinTrust()
+	if math.IsNaN(minTrust) || minTrust < -1 || minTrust > 1 {
+		return invalidArgument(fmt.Sprintf("min_trust %v: want a value from -1 to 1", minTrust))
+	}
+	opt := node.FindOptions{Limit: limit, MinTrust: minTrust, Ranked: req.Msg.GetRanked()}
+	for res, err := range s.b.Find(findCtx, query, opt) {
 		if err != nil {
 			// A find runs until its limit or its deadline: reaching the
 			// deadline is how a find with few results ends, not a failure.
@@ -549,6 +562,8 @@ func resultToWire(r node.Result) *controlv1.FindResponse {
 		Resource:  resourcepb.ToProto(r.Resource),
 		ElapsedUs: r.Elapsed.Microseconds(),
 		Score:     r.Score,
+		Trust:     r.Trust,
+		Rank:      r.Rank,
 	}
 }
 

@@ -225,7 +225,7 @@ func nodeConfig(d *datadir.Dir, cfg config.Config, log *slog.Logger) (node.Confi
 		ApprovalTimeout:   cfg.ApprovalTimeout.Duration,
 		ReprovideInterval: cfg.ReprovideInterval.Duration,
 		Logger:            log,
-		Policy:            node.Policy{Mode: cfg.Policy},
+		Policy:            node.Policy{Mode: cfg.Policy, MinTrust: cfg.MinTrust},
 		RelayService:      cfg.RelayService,
 		DHTMode:           cfg.DHTMode,
 		RecordQueries:     cfg.RecordQueries,

@@ -110,7 +110,7 @@ type Result struct {
 	alpha float64
 
 	teleport map[int32]float64 // normalized: self and positive anchors
-	anchor   map[int32]float64 // the participant's weights, + and -
+	anchor   []float64         // the participant's weights, + and -, by index
 
 	trust []float64 // t, the Positive mass
 	// rater is the iterate before trust: the trust that raters spent to
@@ -242,15 +242,23 @@ func (r *Result) agreement() {
 	if r.self >= int32(len(s.ids)) || s.start[r.self] == s.start[r.self+1] {
 		return
 	}
-	mine := make(map[int32]float64, s.start[r.self+1]-s.start[r.self])
+	n := len(r.ids)
+	mine := make([]int8, n) // sign of self's opinion
 	for e := s.start[r.self]; e < s.start[r.self+1]; e++ {
-		if s.sum[e] != 0 {
-			mine[s.to[e]] = s.sum[e]
+		switch {
+		case s.sum[e] > 0:
+			mine[s.to[e]] = 1
+		case s.sum[e] < 0:
+			mine[s.to[e]] = -1
 		}
 	}
 	// Only raters of what self rated can share a subject with it.
-	seen := make(map[int32]bool)
-	for j := range mine {
+	seen := make([]bool, n)
+	for e := s.start[r.self]; e < s.start[r.self+1]; e++ {
+		j := s.to[e]
+		if mine[j] == 0 {
+			continue
+		}
 		for _, e := range s.inEdge[s.inStart[j]:s.inStart[j+1]] {
 			i := s.from[e]
 			if i == r.self || seen[i] || r.voice[i] == 0 {
@@ -259,10 +267,10 @@ func (r *Result) agreement() {
 			seen[i] = true
 			agree, disagree := 0, 0
 			for f := s.start[i]; f < s.start[i+1]; f++ {
-				m, ok := mine[s.to[f]]
+				m, v := mine[s.to[f]], s.sum[f]
 				switch {
-				case !ok || s.sum[f] == 0:
-				case (m > 0) == (s.sum[f] > 0):
+				case m == 0 || v == 0:
+				case (m > 0) == (v > 0):
 					agree++
 				default:
 					disagree++
@@ -282,15 +290,27 @@ func Compute(g *Graph, self peer.ID, anchors []Anchor, p Params) *Result {
 
 // Compute returns self's trust in every peer of the snapshot, anchored at
 // self and at anchors (see Anchor). The iteration is personalized
-// EigenTrust:
+// EigenTrust, from t = p:
 //
-//	c_ij = max(s_ij,0) / Σ_k max(s_ik,0)    local trust of i in j
-//	t    = (1-α)·Cᵀt + α·p                   p: self 1, anchors by weight, normalized
+//	c_ij = max(s_ij,0) / Σ_k max(s_ik,0)       local trust of i in j
+//	t'_j = (1-α)·Σ_i v_i·t_i·c_ij + α'·p_j     p: self 1, anchors by weight, normalized
+//	N_j  = (1-α)·Σ_i v_i·t_i·max(-s_ij,0) / Σ_k max(-s_ik,0)
 //
-// starting from t = p, where a rater with no positive opinion (or a
-// distrusted one) passes its trust back to p, until an iterate moves less
-// than Epsilon in L1. Negative opinions then take one step:
-// N_j = (1-α)·Σ_i t_i·max(-s_ij,0)/Σ_k max(-s_ik,0).
+// until a step moves t less than Epsilon in L1. Trust that does not flow
+// along opinions (a rater with no positive opinion, or the share 1-v_i a
+// rater is not heard with) goes back to p, so t always sums to 1 (α' is α
+// plus that share). N, the mass behind negative opinions, is taken from the
+// same iterate, each rater spending its trust on its negative opinions as
+// on its positive ones.
+//
+// v_i is rater i's voice: 1 by default; 0 for a distrusted anchor; 0 for a
+// peer more distrusted than trusted (see iterate); and lowered for a rater
+// that contradicts self's own opinions (see agreement). Both of the last
+// two are extensions to EigenTrust, against raters who earn trust as
+// consumers and spend it praising bad providers; Params turns them off.
+//
+// Value = (P-N)/(P+N+m), where m is the mean Positive of the peers with
+// evidence: see Score.
 func (s *Snapshot) Compute(self peer.ID, anchors []Anchor, params Params) *Result {
 	params = params.withDefaults()
 	alpha := params.Alpha
@@ -299,9 +319,9 @@ func (s *Snapshot) Compute(self peer.ID, anchors []Anchor, params Params) *Resul
 		ids:      s.ids,
 		alpha:    alpha,
 		teleport: make(map[int32]float64),
-		anchor:   make(map[int32]float64),
 	}
 	r.self = r.indexOrAdd(self)
+	weights := make(map[int32]float64)
 	for _, a := range anchors {
 		w := a.Weight
 		if math.IsNaN(w) || a.Peer == self {
@@ -309,14 +329,16 @@ func (s *Snapshot) Compute(self peer.ID, anchors []Anchor, params Params) *Resul
 		}
 		w = max(-1, min(1, w))
 		if w == 0 {
-			delete(r.anchor, r.lookup(a.Peer))
+			delete(weights, r.lookup(a.Peer))
 			continue
 		}
-		r.anchor[r.indexOrAdd(a.Peer)] = w // a later entry for a peer wins
+		weights[r.indexOrAdd(a.Peer)] = w // a later entry for a peer wins
 	}
 	total := 1.0
 	r.teleport[r.self] = 1
-	for i, w := range r.anchor {
+	r.anchor = make([]float64, len(r.ids))
+	for i, w := range weights {
+		r.anchor[i] = w
 		if w > 0 {
 			r.teleport[i] = w
 			total += w

@@ -138,7 +138,7 @@ func TestCompute(t *testing.T) {
 			for _, w := range tc.want {
 				v := r.Score(w.peer).Value
 				if got := sign(v); got != w.sign {
-					t.Errorf("Value(%s) = %v, want sign %d", w.peer, v, w.sign)
+					t.Errorf("Value(%q) = %v, want sign %d", string(w.peer), v, w.sign)
 				}
 			}
 			if tc.check != nil {
@@ -296,7 +296,7 @@ func TestConvergesInUnderTenIterations(t *testing.T) {
 		for _, self := range []peer.ID{"p0", "p17", "c0", "c5"} {
 			r := s.Compute(self, nil, Params{})
 			if !r.Converged() || r.Iterations() >= 10 {
-				t.Errorf("%s from %s: %d iterations, converged %v; want < 10", name, self, r.Iterations(), r.Converged())
+				t.Errorf("%s from %q: %d iterations, converged %v; want < 10", name, string(self), r.Iterations(), r.Converged())
 			}
 		}
 	}
@@ -469,5 +469,61 @@ func TestContributorsAndWhy(t *testing.T) {
 	}
 	if _, err := json.Marshal(x); err != nil {
 		t.Errorf("explanation does not marshal: %v", err)
+	}
+}
+
+func TestSilencingAPeerDistrustedOnBalance(t *testing.T) {
+	// self found A good and M bad; A vouches for M (say M was a good
+	// consumer of A's), and M praises B. Self's own complaint outweighs
+	// A's word for M, so M's praise of B must not count.
+	g := graphOf(
+		rating{"self", "A", 1}, rating{"self", "M", -1},
+		rating{"A", "M", 1}, rating{"M", "B", 1},
+	)
+	r := Compute(g, "self", nil, Params{})
+	if s := r.Score("B"); s != (Score{}) {
+		t.Errorf("B: %+v, want nothing from a silenced rater", s)
+	}
+	if v := r.Score("M").Value; v >= 0 {
+		t.Errorf("M: Value %v, want < 0", v)
+	}
+	if c := r.Contributors("B", 0); len(c) != 0 {
+		t.Errorf("B's contributors: %+v, want none", c)
+	}
+	plain := Compute(g, "self", nil, Params{DisableGating: true})
+	if v := plain.Score("B").Value; v <= 0 {
+		t.Errorf("without gating B should be trusted through M: Value %v", v)
+	}
+	// The anchor is never silenced: the participant's word stands.
+	anchored := Compute(g, "self", []Anchor{{"M", 1}}, Params{})
+	if v := anchored.Score("B").Value; v <= 0 {
+		t.Errorf("M anchored: B's Value %v, want > 0", v)
+	}
+}
+
+func TestRatersWhoContradictSelfAreHeardLess(t *testing.T) {
+	// G vouches for R (R was a good consumer of G's). R praises the
+	// provider self found bad, smears the one self found good, and
+	// praises X. Two contradictions: R's voice drops to 1/5.
+	g := graphOf(
+		rating{"self", "G", 1}, rating{"self", "Bad", -1},
+		rating{"G", "R", 1},
+		rating{"R", "Bad", 1}, rating{"R", "G", -1}, rating{"R", "X", 1},
+	)
+	with := Compute(g, "self", nil, Params{}).Score("X")
+	without := Compute(g, "self", nil, Params{DisableAgreement: true}).Score("X")
+	if with.Positive <= 0 || with.Positive > 0.25*without.Positive {
+		t.Errorf("X's Positive: %v with agreement, %v without; want about a fifth", with.Positive, without.Positive)
+	}
+	// A rater that agrees keeps its full voice.
+	g2 := graphOf(
+		rating{"self", "G", 1}, rating{"self", "Bad", -1},
+		rating{"G", "R", 1},
+		rating{"R", "Bad", -1}, rating{"R", "G", 1}, rating{"R", "X", 1},
+	)
+	a := Compute(g2, "self", nil, Params{}).Score("X")
+	b := Compute(g2, "self", nil, Params{DisableAgreement: true}).Score("X")
+	if a != b {
+		t.Errorf("agreeing rater: %+v with agreement, %+v without", a, b)
 	}
 }

@@ -89,6 +89,11 @@ type Backend struct {
 	WatchFunc func(ctx context.Context, query string, opt node.WatchOptions) iter.Seq2[node.WatchEvent, error]
 	// NetworkWants are the others' wants Wants lists (see wants.go).
 	NetworkWants []node.WantInfo
+	// NetworkRatings are others' ratings Ratings lists besides the node's
+	// own (see trust.go).
+	NetworkRatings []node.Rating
+	// TrustOf is what Trust and TrustScores report per peer.
+	TrustOf map[peer.ID]node.TrustScore
 
 	mu        sync.Mutex
 	resources []resource.Resource
@@ -101,6 +106,8 @@ type Backend struct {
 	forwards  []node.ForwardInfo // in order of creation
 	ports     int                // the last port a forward pretended to pick
 	myWants   []node.WantInfo    // this node's wants, in order (wants.go)
+	ratings   []node.Rating      // this node's ratings (trust.go)
+	anchors   map[peer.ID]float64
 }
 
 var _ control.Backend = (*Backend)(nil)

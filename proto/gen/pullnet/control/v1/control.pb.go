@@ -793,10 +793,14 @@ func (*WithdrawResponse) Descriptor() ([]byte, []int) {
 }
 
 type FindRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Query         string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
-	Limit         uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
-	TimeoutMs     int64                  `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Query     string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	Limit     uint32                 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	TimeoutMs int64                  `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// min_trust drops results from providers trusted less; 0 means none.
+	MinTrust float64 `protobuf:"fixed64,4,opt,name=min_trust,json=minTrust,proto3" json:"min_trust,omitempty"`
+	// ranked holds results until the find ends and sends them best first.
+	Ranked        bool `protobuf:"varint,5,opt,name=ranked,proto3" json:"ranked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -852,14 +856,32 @@ func (x *FindRequest) GetTimeoutMs() int64 {
 	return 0
 }
 
+func (x *FindRequest) GetMinTrust() float64 {
+	if x != nil {
+		return x.MinTrust
+	}
+	return 0
+}
+
+func (x *FindRequest) GetRanked() bool {
+	if x != nil {
+		return x.Ranked
+	}
+	return false
+}
+
 type FindResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Provider      string                 `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
-	Addrs         []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
-	Resource      *Resource              `protobuf:"bytes,4,opt,name=resource,proto3" json:"resource,omitempty"`
-	ElapsedUs     int64                  `protobuf:"varint,5,opt,name=elapsed_us,json=elapsedUs,proto3" json:"elapsed_us,omitempty"`
-	Score         float64                `protobuf:"fixed64,6,opt,name=score,proto3" json:"score,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Provider  string                 `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	Addrs     []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Resource  *Resource              `protobuf:"bytes,4,opt,name=resource,proto3" json:"resource,omitempty"`
+	ElapsedUs int64                  `protobuf:"varint,5,opt,name=elapsed_us,json=elapsedUs,proto3" json:"elapsed_us,omitempty"`
+	Score     float64                `protobuf:"fixed64,6,opt,name=score,proto3" json:"score,omitempty"`
+	// trust is this node's trust in the provider, -1…+1 (0: unknown).
+	Trust float64 `protobuf:"fixed64,7,opt,name=trust,proto3" json:"trust,omitempty"`
+	// rank is score × (1 + trust) / 2, what ranked finds sort by.
+	Rank          float64 `protobuf:"fixed64,8,opt,name=rank,proto3" json:"rank,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -932,6 +954,20 @@ func (x *FindResponse) GetElapsedUs() int64 {
 func (x *FindResponse) GetScore() float64 {
 	if x != nil {
 		return x.Score
+	}
+	return 0
+}
+
+func (x *FindResponse) GetTrust() float64 {
+	if x != nil {
+		return x.Trust
+	}
+	return 0
+}
+
+func (x *FindResponse) GetRank() float64 {
+	if x != nil {
+		return x.Rank
 	}
 	return 0
 }
@@ -3535,6 +3571,951 @@ func (x *DoctorResponse) GetChecks() []*DoctorCheck {
 	return nil
 }
 
+type RateRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// score runs from -1 (bad) to +1 (good), in steps of 0.01.
+	Score         float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
+	Comment       string  `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateRequest) Reset() {
+	*x = RateRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateRequest) ProtoMessage() {}
+
+func (x *RateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateRequest.ProtoReflect.Descriptor instead.
+func (*RateRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *RateRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *RateRequest) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *RateRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+type Rating struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	ResourceId    string                 `protobuf:"bytes,2,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	Rater         string                 `protobuf:"bytes,3,opt,name=rater,proto3" json:"rater,omitempty"`
+	Subject       string                 `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	Score         float64                `protobuf:"fixed64,5,opt,name=score,proto3" json:"score,omitempty"`
+	Comment       string                 `protobuf:"bytes,6,opt,name=comment,proto3" json:"comment,omitempty"`
+	CreatedUnixMs int64                  `protobuf:"varint,7,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rating) Reset() {
+	*x = Rating{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rating) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rating) ProtoMessage() {}
+
+func (x *Rating) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rating.ProtoReflect.Descriptor instead.
+func (*Rating) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *Rating) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *Rating) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *Rating) GetRater() string {
+	if x != nil {
+		return x.Rater
+	}
+	return ""
+}
+
+func (x *Rating) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Rating) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *Rating) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *Rating) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+type RateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rating        *Rating                `protobuf:"bytes,1,opt,name=rating,proto3" json:"rating,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateResponse) Reset() {
+	*x = RateResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateResponse) ProtoMessage() {}
+
+func (x *RateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateResponse.ProtoReflect.Descriptor instead.
+func (*RateResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *RateResponse) GetRating() *Rating {
+	if x != nil {
+		return x.Rating
+	}
+	return nil
+}
+
+type RatingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// peer limits the list to ratings of this peer; empty means all.
+	Peer          string `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RatingsRequest) Reset() {
+	*x = RatingsRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RatingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RatingsRequest) ProtoMessage() {}
+
+func (x *RatingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RatingsRequest.ProtoReflect.Descriptor instead.
+func (*RatingsRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *RatingsRequest) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *RatingsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type RatingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ratings       []*Rating              `protobuf:"bytes,1,rep,name=ratings,proto3" json:"ratings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RatingsResponse) Reset() {
+	*x = RatingsResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RatingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RatingsResponse) ProtoMessage() {}
+
+func (x *RatingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RatingsResponse.ProtoReflect.Descriptor instead.
+func (*RatingsResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *RatingsResponse) GetRatings() []*Rating {
+	if x != nil {
+		return x.Ratings
+	}
+	return nil
+}
+
+type TrustContribution struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rater         string                 `protobuf:"bytes,1,opt,name=rater,proto3" json:"rater,omitempty"`
+	RaterTrust    float64                `protobuf:"fixed64,2,opt,name=rater_trust,json=raterTrust,proto3" json:"rater_trust,omitempty"`
+	Sum           float64                `protobuf:"fixed64,3,opt,name=sum,proto3" json:"sum,omitempty"`
+	Count         uint32                 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	Weight        float64                `protobuf:"fixed64,5,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustContribution) Reset() {
+	*x = TrustContribution{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustContribution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustContribution) ProtoMessage() {}
+
+func (x *TrustContribution) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustContribution.ProtoReflect.Descriptor instead.
+func (*TrustContribution) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *TrustContribution) GetRater() string {
+	if x != nil {
+		return x.Rater
+	}
+	return ""
+}
+
+func (x *TrustContribution) GetRaterTrust() float64 {
+	if x != nil {
+		return x.RaterTrust
+	}
+	return 0
+}
+
+func (x *TrustContribution) GetSum() float64 {
+	if x != nil {
+		return x.Sum
+	}
+	return 0
+}
+
+func (x *TrustContribution) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *TrustContribution) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+type TrustScore struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Peer     string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Value    float64                `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	Positive float64                `protobuf:"fixed64,3,opt,name=positive,proto3" json:"positive,omitempty"`
+	Negative float64                `protobuf:"fixed64,4,opt,name=negative,proto3" json:"negative,omitempty"`
+	Evidence uint32                 `protobuf:"varint,5,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	// anchor is the participant's own weight for the peer, 0 if none.
+	Anchor        float64              `protobuf:"fixed64,6,opt,name=anchor,proto3" json:"anchor,omitempty"`
+	Contributors  []*TrustContribution `protobuf:"bytes,7,rep,name=contributors,proto3" json:"contributors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustScore) Reset() {
+	*x = TrustScore{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustScore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustScore) ProtoMessage() {}
+
+func (x *TrustScore) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustScore.ProtoReflect.Descriptor instead.
+func (*TrustScore) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *TrustScore) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *TrustScore) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *TrustScore) GetPositive() float64 {
+	if x != nil {
+		return x.Positive
+	}
+	return 0
+}
+
+func (x *TrustScore) GetNegative() float64 {
+	if x != nil {
+		return x.Negative
+	}
+	return 0
+}
+
+func (x *TrustScore) GetEvidence() uint32 {
+	if x != nil {
+		return x.Evidence
+	}
+	return 0
+}
+
+func (x *TrustScore) GetAnchor() float64 {
+	if x != nil {
+		return x.Anchor
+	}
+	return 0
+}
+
+func (x *TrustScore) GetContributors() []*TrustContribution {
+	if x != nil {
+		return x.Contributors
+	}
+	return nil
+}
+
+type TrustRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// peer asks about one peer; empty lists every peer with evidence.
+	Peer          string `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustRequest) Reset() {
+	*x = TrustRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustRequest) ProtoMessage() {}
+
+func (x *TrustRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustRequest.ProtoReflect.Descriptor instead.
+func (*TrustRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *TrustRequest) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *TrustRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type TrustResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scores        []*TrustScore          `protobuf:"bytes,1,rep,name=scores,proto3" json:"scores,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustResponse) Reset() {
+	*x = TrustResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustResponse) ProtoMessage() {}
+
+func (x *TrustResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustResponse.ProtoReflect.Descriptor instead.
+func (*TrustResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *TrustResponse) GetScores() []*TrustScore {
+	if x != nil {
+		return x.Scores
+	}
+	return nil
+}
+
+type TrustExplanation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Value         float64                `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	Positive      float64                `protobuf:"fixed64,3,opt,name=positive,proto3" json:"positive,omitempty"`
+	Negative      float64                `protobuf:"fixed64,4,opt,name=negative,proto3" json:"negative,omitempty"`
+	Evidence      uint32                 `protobuf:"varint,5,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	Self          bool                   `protobuf:"varint,6,opt,name=self,proto3" json:"self,omitempty"`
+	Anchor        float64                `protobuf:"fixed64,7,opt,name=anchor,proto3" json:"anchor,omitempty"`
+	Teleport      float64                `protobuf:"fixed64,8,opt,name=teleport,proto3" json:"teleport,omitempty"`
+	Raters        []*TrustLink           `protobuf:"bytes,9,rep,name=raters,proto3" json:"raters,omitempty"`
+	Omitted       uint32                 `protobuf:"varint,10,opt,name=omitted,proto3" json:"omitted,omitempty"`
+	Cut           string                 `protobuf:"bytes,11,opt,name=cut,proto3" json:"cut,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustExplanation) Reset() {
+	*x = TrustExplanation{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustExplanation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustExplanation) ProtoMessage() {}
+
+func (x *TrustExplanation) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustExplanation.ProtoReflect.Descriptor instead.
+func (*TrustExplanation) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *TrustExplanation) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *TrustExplanation) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *TrustExplanation) GetPositive() float64 {
+	if x != nil {
+		return x.Positive
+	}
+	return 0
+}
+
+func (x *TrustExplanation) GetNegative() float64 {
+	if x != nil {
+		return x.Negative
+	}
+	return 0
+}
+
+func (x *TrustExplanation) GetEvidence() uint32 {
+	if x != nil {
+		return x.Evidence
+	}
+	return 0
+}
+
+func (x *TrustExplanation) GetSelf() bool {
+	if x != nil {
+		return x.Self
+	}
+	return false
+}
+
+func (x *TrustExplanation) GetAnchor() float64 {
+	if x != nil {
+		return x.Anchor
+	}
+	return 0
+}
+
+func (x *TrustExplanation) GetTeleport() float64 {
+	if x != nil {
+		return x.Teleport
+	}
+	return 0
+}
+
+func (x *TrustExplanation) GetRaters() []*TrustLink {
+	if x != nil {
+		return x.Raters
+	}
+	return nil
+}
+
+func (x *TrustExplanation) GetOmitted() uint32 {
+	if x != nil {
+		return x.Omitted
+	}
+	return 0
+}
+
+func (x *TrustExplanation) GetCut() string {
+	if x != nil {
+		return x.Cut
+	}
+	return ""
+}
+
+type TrustLink struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sum           float64                `protobuf:"fixed64,1,opt,name=sum,proto3" json:"sum,omitempty"`
+	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Weight        float64                `protobuf:"fixed64,3,opt,name=weight,proto3" json:"weight,omitempty"`
+	Rater         *TrustExplanation      `protobuf:"bytes,4,opt,name=rater,proto3" json:"rater,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustLink) Reset() {
+	*x = TrustLink{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustLink) ProtoMessage() {}
+
+func (x *TrustLink) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustLink.ProtoReflect.Descriptor instead.
+func (*TrustLink) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *TrustLink) GetSum() float64 {
+	if x != nil {
+		return x.Sum
+	}
+	return 0
+}
+
+func (x *TrustLink) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *TrustLink) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *TrustLink) GetRater() *TrustExplanation {
+	if x != nil {
+		return x.Rater
+	}
+	return nil
+}
+
+type TrustWhyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Depth         uint32                 `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
+	Width         uint32                 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustWhyRequest) Reset() {
+	*x = TrustWhyRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustWhyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustWhyRequest) ProtoMessage() {}
+
+func (x *TrustWhyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustWhyRequest.ProtoReflect.Descriptor instead.
+func (*TrustWhyRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *TrustWhyRequest) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *TrustWhyRequest) GetDepth() uint32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *TrustWhyRequest) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+type TrustWhyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Explanation   *TrustExplanation      `protobuf:"bytes,1,opt,name=explanation,proto3" json:"explanation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrustWhyResponse) Reset() {
+	*x = TrustWhyResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrustWhyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrustWhyResponse) ProtoMessage() {}
+
+func (x *TrustWhyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrustWhyResponse.ProtoReflect.Descriptor instead.
+func (*TrustWhyResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *TrustWhyResponse) GetExplanation() *TrustExplanation {
+	if x != nil {
+		return x.Explanation
+	}
+	return nil
+}
+
+type SetTrustRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Peer  string                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	// weight in (0, 1] vouches for the peer, [-1, 0) against it, 0 removes.
+	Weight        float64 `protobuf:"fixed64,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTrustRequest) Reset() {
+	*x = SetTrustRequest{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTrustRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTrustRequest) ProtoMessage() {}
+
+func (x *SetTrustRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTrustRequest.ProtoReflect.Descriptor instead.
+func (*SetTrustRequest) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *SetTrustRequest) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *SetTrustRequest) GetWeight() float64 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+type SetTrustResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTrustResponse) Reset() {
+	*x = SetTrustResponse{}
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTrustResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTrustResponse) ProtoMessage() {}
+
+func (x *SetTrustResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pullnet_control_v1_control_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTrustResponse.ProtoReflect.Descriptor instead.
+func (*SetTrustResponse) Descriptor() ([]byte, []int) {
+	return file_pullnet_control_v1_control_proto_rawDescGZIP(), []int{74}
+}
+
 var File_pullnet_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_pullnet_control_v1_control_proto_rawDesc = "" +
@@ -3596,12 +4577,14 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\"!\n" +
 	"\x0fWithdrawRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x12\n" +
-	"\x10WithdrawResponse\"X\n" +
+	"\x10WithdrawResponse\"\x8d\x01\n" +
 	"\vFindRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\"\xbf\x01\n" +
+	"timeout_ms\x18\x03 \x01(\x03R\ttimeoutMs\x12\x1b\n" +
+	"\tmin_trust\x18\x04 \x01(\x01R\bminTrust\x12\x16\n" +
+	"\x06ranked\x18\x05 \x01(\bR\x06ranked\"\xe9\x01\n" +
 	"\fFindResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +
@@ -3609,7 +4592,9 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\bresource\x18\x04 \x01(\v2\x1c.pullnet.control.v1.ResourceR\bresource\x12\x1d\n" +
 	"\n" +
 	"elapsed_us\x18\x05 \x01(\x03R\telapsedUs\x12\x14\n" +
-	"\x05score\x18\x06 \x01(\x01R\x05score\"s\n" +
+	"\x05score\x18\x06 \x01(\x01R\x05score\x12\x14\n" +
+	"\x05trust\x18\a \x01(\x01R\x05trust\x12\x12\n" +
+	"\x04rank\x18\b \x01(\x01R\x04rank\"s\n" +
 	"\x0eConnectRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
@@ -3792,7 +4777,76 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\x03fix\x18\x04 \x01(\tR\x03fix\"Y\n" +
 	"\x0eDoctorResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x127\n" +
-	"\x06checks\x18\x02 \x03(\v2\x1f.pullnet.control.v1.DoctorCheckR\x06checks2\xad\x10\n" +
+	"\x06checks\x18\x02 \x03(\v2\x1f.pullnet.control.v1.DoctorCheckR\x06checks\"W\n" +
+	"\vRateRequest\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x14\n" +
+	"\x05score\x18\x02 \x01(\x01R\x05score\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"\xcb\x01\n" +
+	"\x06Rating\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x1f\n" +
+	"\vresource_id\x18\x02 \x01(\tR\n" +
+	"resourceId\x12\x14\n" +
+	"\x05rater\x18\x03 \x01(\tR\x05rater\x12\x18\n" +
+	"\asubject\x18\x04 \x01(\tR\asubject\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x01R\x05score\x12\x18\n" +
+	"\acomment\x18\x06 \x01(\tR\acomment\x12&\n" +
+	"\x0fcreated_unix_ms\x18\a \x01(\x03R\rcreatedUnixMs\"B\n" +
+	"\fRateResponse\x122\n" +
+	"\x06rating\x18\x01 \x01(\v2\x1a.pullnet.control.v1.RatingR\x06rating\":\n" +
+	"\x0eRatingsRequest\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"G\n" +
+	"\x0fRatingsResponse\x124\n" +
+	"\aratings\x18\x01 \x03(\v2\x1a.pullnet.control.v1.RatingR\aratings\"\x8a\x01\n" +
+	"\x11TrustContribution\x12\x14\n" +
+	"\x05rater\x18\x01 \x01(\tR\x05rater\x12\x1f\n" +
+	"\vrater_trust\x18\x02 \x01(\x01R\n" +
+	"raterTrust\x12\x10\n" +
+	"\x03sum\x18\x03 \x01(\x01R\x03sum\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\rR\x05count\x12\x16\n" +
+	"\x06weight\x18\x05 \x01(\x01R\x06weight\"\xed\x01\n" +
+	"\n" +
+	"TrustScore\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x1a\n" +
+	"\bpositive\x18\x03 \x01(\x01R\bpositive\x12\x1a\n" +
+	"\bnegative\x18\x04 \x01(\x01R\bnegative\x12\x1a\n" +
+	"\bevidence\x18\x05 \x01(\rR\bevidence\x12\x16\n" +
+	"\x06anchor\x18\x06 \x01(\x01R\x06anchor\x12I\n" +
+	"\fcontributors\x18\a \x03(\v2%.pullnet.control.v1.TrustContributionR\fcontributors\"8\n" +
+	"\fTrustRequest\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"G\n" +
+	"\rTrustResponse\x126\n" +
+	"\x06scores\x18\x01 \x03(\v2\x1e.pullnet.control.v1.TrustScoreR\x06scores\"\xbb\x02\n" +
+	"\x10TrustExplanation\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\x12\x1a\n" +
+	"\bpositive\x18\x03 \x01(\x01R\bpositive\x12\x1a\n" +
+	"\bnegative\x18\x04 \x01(\x01R\bnegative\x12\x1a\n" +
+	"\bevidence\x18\x05 \x01(\rR\bevidence\x12\x12\n" +
+	"\x04self\x18\x06 \x01(\bR\x04self\x12\x16\n" +
+	"\x06anchor\x18\a \x01(\x01R\x06anchor\x12\x1a\n" +
+	"\bteleport\x18\b \x01(\x01R\bteleport\x125\n" +
+	"\x06raters\x18\t \x03(\v2\x1d.pullnet.control.v1.TrustLinkR\x06raters\x12\x18\n" +
+	"\aomitted\x18\n" +
+	" \x01(\rR\aomitted\x12\x10\n" +
+	"\x03cut\x18\v \x01(\tR\x03cut\"\x87\x01\n" +
+	"\tTrustLink\x12\x10\n" +
+	"\x03sum\x18\x01 \x01(\x01R\x03sum\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\x12\x16\n" +
+	"\x06weight\x18\x03 \x01(\x01R\x06weight\x12:\n" +
+	"\x05rater\x18\x04 \x01(\v2$.pullnet.control.v1.TrustExplanationR\x05rater\"Q\n" +
+	"\x0fTrustWhyRequest\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x14\n" +
+	"\x05depth\x18\x02 \x01(\rR\x05depth\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\rR\x05width\"Z\n" +
+	"\x10TrustWhyResponse\x12F\n" +
+	"\vexplanation\x18\x01 \x01(\v2$.pullnet.control.v1.TrustExplanationR\vexplanation\"=\n" +
+	"\x0fSetTrustRequest\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x01R\x06weight\"\x12\n" +
+	"\x10SetTrustResponse2\xd2\x13\n" +
 	"\x0eControlService\x12Q\n" +
 	"\x06Status\x12!.pullnet.control.v1.StatusRequest\x1a\".pullnet.control.v1.StatusResponse\"\x00\x12N\n" +
 	"\x05Peers\x12 .pullnet.control.v1.PeersRequest\x1a!.pullnet.control.v1.PeersResponse\"\x00\x12f\n" +
@@ -3817,7 +4871,12 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\x06Unwant\x12!.pullnet.control.v1.UnwantRequest\x1a\".pullnet.control.v1.UnwantResponse\"\x00\x12T\n" +
 	"\aLineage\x12\".pullnet.control.v1.LineageRequest\x1a#.pullnet.control.v1.LineageResponse\"\x00\x12Q\n" +
 	"\x06Demand\x12!.pullnet.control.v1.DemandRequest\x1a\".pullnet.control.v1.DemandResponse\"\x00\x12Q\n" +
-	"\x06Doctor\x12!.pullnet.control.v1.DoctorRequest\x1a\".pullnet.control.v1.DoctorResponse\"\x00BCZAgithub.com/pullnet/pullnet/proto/gen/pullnet/control/v1;controlv1b\x06proto3"
+	"\x06Doctor\x12!.pullnet.control.v1.DoctorRequest\x1a\".pullnet.control.v1.DoctorResponse\"\x00\x12K\n" +
+	"\x04Rate\x12\x1f.pullnet.control.v1.RateRequest\x1a .pullnet.control.v1.RateResponse\"\x00\x12T\n" +
+	"\aRatings\x12\".pullnet.control.v1.RatingsRequest\x1a#.pullnet.control.v1.RatingsResponse\"\x00\x12N\n" +
+	"\x05Trust\x12 .pullnet.control.v1.TrustRequest\x1a!.pullnet.control.v1.TrustResponse\"\x00\x12W\n" +
+	"\bTrustWhy\x12#.pullnet.control.v1.TrustWhyRequest\x1a$.pullnet.control.v1.TrustWhyResponse\"\x00\x12W\n" +
+	"\bSetTrust\x12#.pullnet.control.v1.SetTrustRequest\x1a$.pullnet.control.v1.SetTrustResponse\"\x00BCZAgithub.com/pullnet/pullnet/proto/gen/pullnet/control/v1;controlv1b\x06proto3"
 
 var (
 	file_pullnet_control_v1_control_proto_rawDescOnce sync.Once
@@ -3831,7 +4890,7 @@ func file_pullnet_control_v1_control_proto_rawDescGZIP() []byte {
 	return file_pullnet_control_v1_control_proto_rawDescData
 }
 
-var file_pullnet_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_pullnet_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_pullnet_control_v1_control_proto_goTypes = []any{
 	(*Access)(nil),                // 0: pullnet.control.v1.Access
 	(*Resource)(nil),              // 1: pullnet.control.v1.Resource
@@ -3893,10 +4952,25 @@ var file_pullnet_control_v1_control_proto_goTypes = []any{
 	(*DoctorRequest)(nil),         // 57: pullnet.control.v1.DoctorRequest
 	(*DoctorCheck)(nil),           // 58: pullnet.control.v1.DoctorCheck
 	(*DoctorResponse)(nil),        // 59: pullnet.control.v1.DoctorResponse
-	nil,                           // 60: pullnet.control.v1.Resource.AttrsEntry
+	(*RateRequest)(nil),           // 60: pullnet.control.v1.RateRequest
+	(*Rating)(nil),                // 61: pullnet.control.v1.Rating
+	(*RateResponse)(nil),          // 62: pullnet.control.v1.RateResponse
+	(*RatingsRequest)(nil),        // 63: pullnet.control.v1.RatingsRequest
+	(*RatingsResponse)(nil),       // 64: pullnet.control.v1.RatingsResponse
+	(*TrustContribution)(nil),     // 65: pullnet.control.v1.TrustContribution
+	(*TrustScore)(nil),            // 66: pullnet.control.v1.TrustScore
+	(*TrustRequest)(nil),          // 67: pullnet.control.v1.TrustRequest
+	(*TrustResponse)(nil),         // 68: pullnet.control.v1.TrustResponse
+	(*TrustExplanation)(nil),      // 69: pullnet.control.v1.TrustExplanation
+	(*TrustLink)(nil),             // 70: pullnet.control.v1.TrustLink
+	(*TrustWhyRequest)(nil),       // 71: pullnet.control.v1.TrustWhyRequest
+	(*TrustWhyResponse)(nil),      // 72: pullnet.control.v1.TrustWhyResponse
+	(*SetTrustRequest)(nil),       // 73: pullnet.control.v1.SetTrustRequest
+	(*SetTrustResponse)(nil),      // 74: pullnet.control.v1.SetTrustResponse
+	nil,                           // 75: pullnet.control.v1.Resource.AttrsEntry
 }
 var file_pullnet_control_v1_control_proto_depIdxs = []int32{
-	60, // 0: pullnet.control.v1.Resource.attrs:type_name -> pullnet.control.v1.Resource.AttrsEntry
+	75, // 0: pullnet.control.v1.Resource.attrs:type_name -> pullnet.control.v1.Resource.AttrsEntry
 	0,  // 1: pullnet.control.v1.Resource.access:type_name -> pullnet.control.v1.Access
 	5,  // 2: pullnet.control.v1.PeersResponse.peers:type_name -> pullnet.control.v1.Peer
 	1,  // 3: pullnet.control.v1.ListResourcesResponse.resources:type_name -> pullnet.control.v1.Resource
@@ -3921,59 +4995,76 @@ var file_pullnet_control_v1_control_proto_depIdxs = []int32{
 	55, // 22: pullnet.control.v1.DemandResponse.resources:type_name -> pullnet.control.v1.ResourceDemand
 	54, // 23: pullnet.control.v1.DemandResponse.top_served_queries:type_name -> pullnet.control.v1.TermCount
 	58, // 24: pullnet.control.v1.DoctorResponse.checks:type_name -> pullnet.control.v1.DoctorCheck
-	2,  // 25: pullnet.control.v1.ControlService.Status:input_type -> pullnet.control.v1.StatusRequest
-	4,  // 26: pullnet.control.v1.ControlService.Peers:input_type -> pullnet.control.v1.PeersRequest
-	7,  // 27: pullnet.control.v1.ControlService.ListResources:input_type -> pullnet.control.v1.ListResourcesRequest
-	9,  // 28: pullnet.control.v1.ControlService.Advertise:input_type -> pullnet.control.v1.AdvertiseRequest
-	11, // 29: pullnet.control.v1.ControlService.Withdraw:input_type -> pullnet.control.v1.WithdrawRequest
-	13, // 30: pullnet.control.v1.ControlService.Find:input_type -> pullnet.control.v1.FindRequest
-	15, // 31: pullnet.control.v1.ControlService.Connect:input_type -> pullnet.control.v1.ConnectRequest
-	17, // 32: pullnet.control.v1.ControlService.ListRequests:input_type -> pullnet.control.v1.ListRequestsRequest
-	20, // 33: pullnet.control.v1.ControlService.Approve:input_type -> pullnet.control.v1.ApproveRequest
-	22, // 34: pullnet.control.v1.ControlService.Decline:input_type -> pullnet.control.v1.DeclineRequest
-	24, // 35: pullnet.control.v1.ControlService.Forward:input_type -> pullnet.control.v1.ForwardRequest
-	27, // 36: pullnet.control.v1.ControlService.Forwards:input_type -> pullnet.control.v1.ForwardsRequest
-	29, // 37: pullnet.control.v1.ControlService.CloseForward:input_type -> pullnet.control.v1.CloseForwardRequest
-	32, // 38: pullnet.control.v1.ControlService.Sessions:input_type -> pullnet.control.v1.SessionsRequest
-	34, // 39: pullnet.control.v1.ControlService.Revoke:input_type -> pullnet.control.v1.RevokeRequest
-	36, // 40: pullnet.control.v1.ControlService.Watch:input_type -> pullnet.control.v1.WatchRequest
-	38, // 41: pullnet.control.v1.ControlService.Watches:input_type -> pullnet.control.v1.WatchesRequest
-	41, // 42: pullnet.control.v1.ControlService.Unwatch:input_type -> pullnet.control.v1.UnwatchRequest
-	43, // 43: pullnet.control.v1.ControlService.Want:input_type -> pullnet.control.v1.WantRequest
-	46, // 44: pullnet.control.v1.ControlService.Wants:input_type -> pullnet.control.v1.WantsRequest
-	48, // 45: pullnet.control.v1.ControlService.Unwant:input_type -> pullnet.control.v1.UnwantRequest
-	50, // 46: pullnet.control.v1.ControlService.Lineage:input_type -> pullnet.control.v1.LineageRequest
-	53, // 47: pullnet.control.v1.ControlService.Demand:input_type -> pullnet.control.v1.DemandRequest
-	57, // 48: pullnet.control.v1.ControlService.Doctor:input_type -> pullnet.control.v1.DoctorRequest
-	3,  // 49: pullnet.control.v1.ControlService.Status:output_type -> pullnet.control.v1.StatusResponse
-	6,  // 50: pullnet.control.v1.ControlService.Peers:output_type -> pullnet.control.v1.PeersResponse
-	8,  // 51: pullnet.control.v1.ControlService.ListResources:output_type -> pullnet.control.v1.ListResourcesResponse
-	10, // 52: pullnet.control.v1.ControlService.Advertise:output_type -> pullnet.control.v1.AdvertiseResponse
-	12, // 53: pullnet.control.v1.ControlService.Withdraw:output_type -> pullnet.control.v1.WithdrawResponse
-	14, // 54: pullnet.control.v1.ControlService.Find:output_type -> pullnet.control.v1.FindResponse
-	16, // 55: pullnet.control.v1.ControlService.Connect:output_type -> pullnet.control.v1.ConnectResponse
-	19, // 56: pullnet.control.v1.ControlService.ListRequests:output_type -> pullnet.control.v1.ListRequestsResponse
-	21, // 57: pullnet.control.v1.ControlService.Approve:output_type -> pullnet.control.v1.ApproveResponse
-	23, // 58: pullnet.control.v1.ControlService.Decline:output_type -> pullnet.control.v1.DeclineResponse
-	26, // 59: pullnet.control.v1.ControlService.Forward:output_type -> pullnet.control.v1.ForwardResponse
-	28, // 60: pullnet.control.v1.ControlService.Forwards:output_type -> pullnet.control.v1.ForwardsResponse
-	30, // 61: pullnet.control.v1.ControlService.CloseForward:output_type -> pullnet.control.v1.CloseForwardResponse
-	33, // 62: pullnet.control.v1.ControlService.Sessions:output_type -> pullnet.control.v1.SessionsResponse
-	35, // 63: pullnet.control.v1.ControlService.Revoke:output_type -> pullnet.control.v1.RevokeResponse
-	37, // 64: pullnet.control.v1.ControlService.Watch:output_type -> pullnet.control.v1.WatchEvent
-	40, // 65: pullnet.control.v1.ControlService.Watches:output_type -> pullnet.control.v1.WatchesResponse
-	42, // 66: pullnet.control.v1.ControlService.Unwatch:output_type -> pullnet.control.v1.UnwatchResponse
-	44, // 67: pullnet.control.v1.ControlService.Want:output_type -> pullnet.control.v1.WantResponse
-	47, // 68: pullnet.control.v1.ControlService.Wants:output_type -> pullnet.control.v1.WantsResponse
-	49, // 69: pullnet.control.v1.ControlService.Unwant:output_type -> pullnet.control.v1.UnwantResponse
-	52, // 70: pullnet.control.v1.ControlService.Lineage:output_type -> pullnet.control.v1.LineageResponse
-	56, // 71: pullnet.control.v1.ControlService.Demand:output_type -> pullnet.control.v1.DemandResponse
-	59, // 72: pullnet.control.v1.ControlService.Doctor:output_type -> pullnet.control.v1.DoctorResponse
-	49, // [49:73] is the sub-list for method output_type
-	25, // [25:49] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	61, // 25: pullnet.control.v1.RateResponse.rating:type_name -> pullnet.control.v1.Rating
+	61, // 26: pullnet.control.v1.RatingsResponse.ratings:type_name -> pullnet.control.v1.Rating
+	65, // 27: pullnet.control.v1.TrustScore.contributors:type_name -> pullnet.control.v1.TrustContribution
+	66, // 28: pullnet.control.v1.TrustResponse.scores:type_name -> pullnet.control.v1.TrustScore
+	70, // 29: pullnet.control.v1.TrustExplanation.raters:type_name -> pullnet.control.v1.TrustLink
+	69, // 30: pullnet.control.v1.TrustLink.rater:type_name -> pullnet.control.v1.TrustExplanation
+	69, // 31: pullnet.control.v1.TrustWhyResponse.explanation:type_name -> pullnet.control.v1.TrustExplanation
+	2,  // 32: pullnet.control.v1.ControlService.Status:input_type -> pullnet.control.v1.StatusRequest
+	4,  // 33: pullnet.control.v1.ControlService.Peers:input_type -> pullnet.control.v1.PeersRequest
+	7,  // 34: pullnet.control.v1.ControlService.ListResources:input_type -> pullnet.control.v1.ListResourcesRequest
+	9,  // 35: pullnet.control.v1.ControlService.Advertise:input_type -> pullnet.control.v1.AdvertiseRequest
+	11, // 36: pullnet.control.v1.ControlService.Withdraw:input_type -> pullnet.control.v1.WithdrawRequest
+	13, // 37: pullnet.control.v1.ControlService.Find:input_type -> pullnet.control.v1.FindRequest
+	15, // 38: pullnet.control.v1.ControlService.Connect:input_type -> pullnet.control.v1.ConnectRequest
+	17, // 39: pullnet.control.v1.ControlService.ListRequests:input_type -> pullnet.control.v1.ListRequestsRequest
+	20, // 40: pullnet.control.v1.ControlService.Approve:input_type -> pullnet.control.v1.ApproveRequest
+	22, // 41: pullnet.control.v1.ControlService.Decline:input_type -> pullnet.control.v1.DeclineRequest
+	24, // 42: pullnet.control.v1.ControlService.Forward:input_type -> pullnet.control.v1.ForwardRequest
+	27, // 43: pullnet.control.v1.ControlService.Forwards:input_type -> pullnet.control.v1.ForwardsRequest
+	29, // 44: pullnet.control.v1.ControlService.CloseForward:input_type -> pullnet.control.v1.CloseForwardRequest
+	32, // 45: pullnet.control.v1.ControlService.Sessions:input_type -> pullnet.control.v1.SessionsRequest
+	34, // 46: pullnet.control.v1.ControlService.Revoke:input_type -> pullnet.control.v1.RevokeRequest
+	36, // 47: pullnet.control.v1.ControlService.Watch:input_type -> pullnet.control.v1.WatchRequest
+	38, // 48: pullnet.control.v1.ControlService.Watches:input_type -> pullnet.control.v1.WatchesRequest
+	41, // 49: pullnet.control.v1.ControlService.Unwatch:input_type -> pullnet.control.v1.UnwatchRequest
+	43, // 50: pullnet.control.v1.ControlService.Want:input_type -> pullnet.control.v1.WantRequest
+	46, // 51: pullnet.control.v1.ControlService.Wants:input_type -> pullnet.control.v1.WantsRequest
+	48, // 52: pullnet.control.v1.ControlService.Unwant:input_type -> pullnet.control.v1.UnwantRequest
+	50, // 53: pullnet.control.v1.ControlService.Lineage:input_type -> pullnet.control.v1.LineageRequest
+	53, // 54: pullnet.control.v1.ControlService.Demand:input_type -> pullnet.control.v1.DemandRequest
+	57, // 55: pullnet.control.v1.ControlService.Doctor:input_type -> pullnet.control.v1.DoctorRequest
+	60, // 56: pullnet.control.v1.ControlService.Rate:input_type -> pullnet.control.v1.RateRequest
+	63, // 57: pullnet.control.v1.ControlService.Ratings:input_type -> pullnet.control.v1.RatingsRequest
+	67, // 58: pullnet.control.v1.ControlService.Trust:input_type -> pullnet.control.v1.TrustRequest
+	71, // 59: pullnet.control.v1.ControlService.TrustWhy:input_type -> pullnet.control.v1.TrustWhyRequest
+	73, // 60: pullnet.control.v1.ControlService.SetTrust:input_type -> pullnet.control.v1.SetTrustRequest
+	3,  // 61: pullnet.control.v1.ControlService.Status:output_type -> pullnet.control.v1.StatusResponse
+	6,  // 62: pullnet.control.v1.ControlService.Peers:output_type -> pullnet.control.v1.PeersResponse
+	8,  // 63: pullnet.control.v1.ControlService.ListResources:output_type -> pullnet.control.v1.ListResourcesResponse
+	10, // 64: pullnet.control.v1.ControlService.Advertise:output_type -> pullnet.control.v1.AdvertiseResponse
+	12, // 65: pullnet.control.v1.ControlService.Withdraw:output_type -> pullnet.control.v1.WithdrawResponse
+	14, // 66: pullnet.control.v1.ControlService.Find:output_type -> pullnet.control.v1.FindResponse
+	16, // 67: pullnet.control.v1.ControlService.Connect:output_type -> pullnet.control.v1.ConnectResponse
+	19, // 68: pullnet.control.v1.ControlService.ListRequests:output_type -> pullnet.control.v1.ListRequestsResponse
+	21, // 69: pullnet.control.v1.ControlService.Approve:output_type -> pullnet.control.v1.ApproveResponse
+	23, // 70: pullnet.control.v1.ControlService.Decline:output_type -> pullnet.control.v1.DeclineResponse
+	26, // 71: pullnet.control.v1.ControlService.Forward:output_type -> pullnet.control.v1.ForwardResponse
+	28, // 72: pullnet.control.v1.ControlService.Forwards:output_type -> pullnet.control.v1.ForwardsResponse
+	30, // 73: pullnet.control.v1.ControlService.CloseForward:output_type -> pullnet.control.v1.CloseForwardResponse
+	33, // 74: pullnet.control.v1.ControlService.Sessions:output_type -> pullnet.control.v1.SessionsResponse
+	35, // 75: pullnet.control.v1.ControlService.Revoke:output_type -> pullnet.control.v1.RevokeResponse
+	37, // 76: pullnet.control.v1.ControlService.Watch:output_type -> pullnet.control.v1.WatchEvent
+	40, // 77: pullnet.control.v1.ControlService.Watches:output_type -> pullnet.control.v1.WatchesResponse
+	42, // 78: pullnet.control.v1.ControlService.Unwatch:output_type -> pullnet.control.v1.UnwatchResponse
+	44, // 79: pullnet.control.v1.ControlService.Want:output_type -> pullnet.control.v1.WantResponse
+	47, // 80: pullnet.control.v1.ControlService.Wants:output_type -> pullnet.control.v1.WantsResponse
+	49, // 81: pullnet.control.v1.ControlService.Unwant:output_type -> pullnet.control.v1.UnwantResponse
+	52, // 82: pullnet.control.v1.ControlService.Lineage:output_type -> pullnet.control.v1.LineageResponse
+	56, // 83: pullnet.control.v1.ControlService.Demand:output_type -> pullnet.control.v1.DemandResponse
+	59, // 84: pullnet.control.v1.ControlService.Doctor:output_type -> pullnet.control.v1.DoctorResponse
+	62, // 85: pullnet.control.v1.ControlService.Rate:output_type -> pullnet.control.v1.RateResponse
+	64, // 86: pullnet.control.v1.ControlService.Ratings:output_type -> pullnet.control.v1.RatingsResponse
+	68, // 87: pullnet.control.v1.ControlService.Trust:output_type -> pullnet.control.v1.TrustResponse
+	72, // 88: pullnet.control.v1.ControlService.TrustWhy:output_type -> pullnet.control.v1.TrustWhyResponse
+	74, // 89: pullnet.control.v1.ControlService.SetTrust:output_type -> pullnet.control.v1.SetTrustResponse
+	61, // [61:90] is the sub-list for method output_type
+	32, // [32:61] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_pullnet_control_v1_control_proto_init() }
@@ -3987,7 +5078,7 @@ func file_pullnet_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pullnet_control_v1_control_proto_rawDesc), len(file_pullnet_control_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   61,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -89,6 +89,16 @@ const (
 	ControlServiceDemandProcedure = "/pullnet.control.v1.ControlService/Demand"
 	// ControlServiceDoctorProcedure is the fully-qualified name of the ControlService's Doctor RPC.
 	ControlServiceDoctorProcedure = "/pullnet.control.v1.ControlService/Doctor"
+	// ControlServiceRateProcedure is the fully-qualified name of the ControlService's Rate RPC.
+	ControlServiceRateProcedure = "/pullnet.control.v1.ControlService/Rate"
+	// ControlServiceRatingsProcedure is the fully-qualified name of the ControlService's Ratings RPC.
+	ControlServiceRatingsProcedure = "/pullnet.control.v1.ControlService/Ratings"
+	// ControlServiceTrustProcedure is the fully-qualified name of the ControlService's Trust RPC.
+	ControlServiceTrustProcedure = "/pullnet.control.v1.ControlService/Trust"
+	// ControlServiceTrustWhyProcedure is the fully-qualified name of the ControlService's TrustWhy RPC.
+	ControlServiceTrustWhyProcedure = "/pullnet.control.v1.ControlService/TrustWhy"
+	// ControlServiceSetTrustProcedure is the fully-qualified name of the ControlService's SetTrust RPC.
+	ControlServiceSetTrustProcedure = "/pullnet.control.v1.ControlService/SetTrust"
 )
 
 // ControlServiceClient is a client for the pullnet.control.v1.ControlService service.
@@ -144,6 +154,19 @@ type ControlServiceClient interface {
 	Demand(context.Context, *connect.Request[v1.DemandRequest]) (*connect.Response[v1.DemandResponse], error)
 	// Doctor checks whether others can find and reach this node.
 	Doctor(context.Context, *connect.Request[v1.DoctorRequest]) (*connect.Response[v1.DoctorResponse], error)
+	// Rate rates a session this node took part in (as consumer or provider);
+	// the rating is signed, stored and gossiped.
+	Rate(context.Context, *connect.Request[v1.RateRequest]) (*connect.Response[v1.RateResponse], error)
+	// Ratings lists the ratings this node holds, about one peer or all.
+	Ratings(context.Context, *connect.Request[v1.RatingsRequest]) (*connect.Response[v1.RatingsResponse], error)
+	// Trust reports this node's trust in one peer (with its strongest
+	// contributors) or in every peer it has evidence about.
+	Trust(context.Context, *connect.Request[v1.TrustRequest]) (*connect.Response[v1.TrustResponse], error)
+	// TrustWhy explains a peer's trust as the chain of evidence behind it.
+	TrustWhy(context.Context, *connect.Request[v1.TrustWhyRequest]) (*connect.Response[v1.TrustWhyResponse], error)
+	// SetTrust vouches for (weight > 0) or against (weight < 0) a peer;
+	// weight 0 removes the anchor.
+	SetTrust(context.Context, *connect.Request[v1.SetTrustRequest]) (*connect.Response[v1.SetTrustResponse], error)
 }
 
 // NewControlServiceClient constructs a client for the pullnet.control.v1.ControlService service. By
@@ -301,6 +324,36 @@ func NewControlServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(controlServiceMethods.ByName("Doctor")),
 			connect.WithClientOptions(opts...),
 		),
+		rate: connect.NewClient[v1.RateRequest, v1.RateResponse](
+			httpClient,
+			baseURL+ControlServiceRateProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Rate")),
+			connect.WithClientOptions(opts...),
+		),
+		ratings: connect.NewClient[v1.RatingsRequest, v1.RatingsResponse](
+			httpClient,
+			baseURL+ControlServiceRatingsProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Ratings")),
+			connect.WithClientOptions(opts...),
+		),
+		trust: connect.NewClient[v1.TrustRequest, v1.TrustResponse](
+			httpClient,
+			baseURL+ControlServiceTrustProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("Trust")),
+			connect.WithClientOptions(opts...),
+		),
+		trustWhy: connect.NewClient[v1.TrustWhyRequest, v1.TrustWhyResponse](
+			httpClient,
+			baseURL+ControlServiceTrustWhyProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("TrustWhy")),
+			connect.WithClientOptions(opts...),
+		),
+		setTrust: connect.NewClient[v1.SetTrustRequest, v1.SetTrustResponse](
+			httpClient,
+			baseURL+ControlServiceSetTrustProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("SetTrust")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -330,6 +383,11 @@ type controlServiceClient struct {
 	lineage       *connect.Client[v1.LineageRequest, v1.LineageResponse]
 	demand        *connect.Client[v1.DemandRequest, v1.DemandResponse]
 	doctor        *connect.Client[v1.DoctorRequest, v1.DoctorResponse]
+	rate          *connect.Client[v1.RateRequest, v1.RateResponse]
+	ratings       *connect.Client[v1.RatingsRequest, v1.RatingsResponse]
+	trust         *connect.Client[v1.TrustRequest, v1.TrustResponse]
+	trustWhy      *connect.Client[v1.TrustWhyRequest, v1.TrustWhyResponse]
+	setTrust      *connect.Client[v1.SetTrustRequest, v1.SetTrustResponse]
 }
 
 // Status calls pullnet.control.v1.ControlService.Status.
@@ -452,6 +510,31 @@ func (c *controlServiceClient) Doctor(ctx context.Context, req *connect.Request[
 	return c.doctor.CallUnary(ctx, req)
 }
 
+// Rate calls pullnet.control.v1.ControlService.Rate.
+func (c *controlServiceClient) Rate(ctx context.Context, req *connect.Request[v1.RateRequest]) (*connect.Response[v1.RateResponse], error) {
+	return c.rate.CallUnary(ctx, req)
+}
+
+// Ratings calls pullnet.control.v1.ControlService.Ratings.
+func (c *controlServiceClient) Ratings(ctx context.Context, req *connect.Request[v1.RatingsRequest]) (*connect.Response[v1.RatingsResponse], error) {
+	return c.ratings.CallUnary(ctx, req)
+}
+
+// Trust calls pullnet.control.v1.ControlService.Trust.
+func (c *controlServiceClient) Trust(ctx context.Context, req *connect.Request[v1.TrustRequest]) (*connect.Response[v1.TrustResponse], error) {
+	return c.trust.CallUnary(ctx, req)
+}
+
+// TrustWhy calls pullnet.control.v1.ControlService.TrustWhy.
+func (c *controlServiceClient) TrustWhy(ctx context.Context, req *connect.Request[v1.TrustWhyRequest]) (*connect.Response[v1.TrustWhyResponse], error) {
+	return c.trustWhy.CallUnary(ctx, req)
+}
+
+// SetTrust calls pullnet.control.v1.ControlService.SetTrust.
+func (c *controlServiceClient) SetTrust(ctx context.Context, req *connect.Request[v1.SetTrustRequest]) (*connect.Response[v1.SetTrustResponse], error) {
+	return c.setTrust.CallUnary(ctx, req)
+}
+
 // ControlServiceHandler is an implementation of the pullnet.control.v1.ControlService service.
 type ControlServiceHandler interface {
 	// Status reports who this node is and how it is connected.
@@ -505,6 +588,19 @@ type ControlServiceHandler interface {
 	Demand(context.Context, *connect.Request[v1.DemandRequest]) (*connect.Response[v1.DemandResponse], error)
 	// Doctor checks whether others can find and reach this node.
 	Doctor(context.Context, *connect.Request[v1.DoctorRequest]) (*connect.Response[v1.DoctorResponse], error)
+	// Rate rates a session this node took part in (as consumer or provider);
+	// the rating is signed, stored and gossiped.
+	Rate(context.Context, *connect.Request[v1.RateRequest]) (*connect.Response[v1.RateResponse], error)
+	// Ratings lists the ratings this node holds, about one peer or all.
+	Ratings(context.Context, *connect.Request[v1.RatingsRequest]) (*connect.Response[v1.RatingsResponse], error)
+	// Trust reports this node's trust in one peer (with its strongest
+	// contributors) or in every peer it has evidence about.
+	Trust(context.Context, *connect.Request[v1.TrustRequest]) (*connect.Response[v1.TrustResponse], error)
+	// TrustWhy explains a peer's trust as the chain of evidence behind it.
+	TrustWhy(context.Context, *connect.Request[v1.TrustWhyRequest]) (*connect.Response[v1.TrustWhyResponse], error)
+	// SetTrust vouches for (weight > 0) or against (weight < 0) a peer;
+	// weight 0 removes the anchor.
+	SetTrust(context.Context, *connect.Request[v1.SetTrustRequest]) (*connect.Response[v1.SetTrustResponse], error)
 }
 
 // NewControlServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -658,6 +754,36 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 		connect.WithSchema(controlServiceMethods.ByName("Doctor")),
 		connect.WithHandlerOptions(opts...),
 	)
+	controlServiceRateHandler := connect.NewUnaryHandler(
+		ControlServiceRateProcedure,
+		svc.Rate,
+		connect.WithSchema(controlServiceMethods.ByName("Rate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceRatingsHandler := connect.NewUnaryHandler(
+		ControlServiceRatingsProcedure,
+		svc.Ratings,
+		connect.WithSchema(controlServiceMethods.ByName("Ratings")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceTrustHandler := connect.NewUnaryHandler(
+		ControlServiceTrustProcedure,
+		svc.Trust,
+		connect.WithSchema(controlServiceMethods.ByName("Trust")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceTrustWhyHandler := connect.NewUnaryHandler(
+		ControlServiceTrustWhyProcedure,
+		svc.TrustWhy,
+		connect.WithSchema(controlServiceMethods.ByName("TrustWhy")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceSetTrustHandler := connect.NewUnaryHandler(
+		ControlServiceSetTrustProcedure,
+		svc.SetTrust,
+		connect.WithSchema(controlServiceMethods.ByName("SetTrust")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/pullnet.control.v1.ControlService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ControlServiceStatusProcedure:
@@ -708,6 +834,16 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 			controlServiceDemandHandler.ServeHTTP(w, r)
 		case ControlServiceDoctorProcedure:
 			controlServiceDoctorHandler.ServeHTTP(w, r)
+		case ControlServiceRateProcedure:
+			controlServiceRateHandler.ServeHTTP(w, r)
+		case ControlServiceRatingsProcedure:
+			controlServiceRatingsHandler.ServeHTTP(w, r)
+		case ControlServiceTrustProcedure:
+			controlServiceTrustHandler.ServeHTTP(w, r)
+		case ControlServiceTrustWhyProcedure:
+			controlServiceTrustWhyHandler.ServeHTTP(w, r)
+		case ControlServiceSetTrustProcedure:
+			controlServiceSetTrustHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -811,4 +947,24 @@ func (UnimplementedControlServiceHandler) Demand(context.Context, *connect.Reque
 
 func (UnimplementedControlServiceHandler) Doctor(context.Context, *connect.Request[v1.DoctorRequest]) (*connect.Response[v1.DoctorResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Doctor is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Rate(context.Context, *connect.Request[v1.RateRequest]) (*connect.Response[v1.RateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Rate is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Ratings(context.Context, *connect.Request[v1.RatingsRequest]) (*connect.Response[v1.RatingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Ratings is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) Trust(context.Context, *connect.Request[v1.TrustRequest]) (*connect.Response[v1.TrustResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.Trust is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) TrustWhy(context.Context, *connect.Request[v1.TrustWhyRequest]) (*connect.Response[v1.TrustWhyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.TrustWhy is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) SetTrust(context.Context, *connect.Request[v1.SetTrustRequest]) (*connect.Response[v1.SetTrustResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("pullnet.control.v1.ControlService.SetTrust is not implemented"))
 }
