@@ -25,16 +25,25 @@ const (
 
 func (a *app) findCommand() *cobra.Command {
 	var (
-		limit   int
-		timeout time.Duration
-		noTrunc bool
+		limit    int
+		timeout  time.Duration
+		noTrunc  bool
+		minTrust float64
+		stream   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "find QUERY...",
 		Short: "Search the network",
-		Long: `Search the network for resources, printing each result as it arrives.
-The arguments, joined by spaces, form the query, for example
+		Long: `Search the network for resources. The arguments, joined by spaces, form the
+query, for example
   peerctl find kind:compute tag:gpu 'gpu.count>=2' '"stable diffusion"'
+
+Results are ranked best first by relevance × (1+trust)/2, where trust is this
+daemon's trust in the provider, from -1 (distrusted) through 0 (nothing known)
+to +1 (see 'peerctl trust'). The find ends at --limit results, when every
+provider found has answered, or at --timeout. With --stream, each result is
+printed as it arrives instead (each provider's results in order of relevance).
+--min-trust leaves out providers trusted less.
 
 Exit status: 0 if something matched, 1 if nothing did, 2 on an error.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -50,17 +59,23 @@ Exit status: 0 if something matched, 1 if nothing did, 2 on an error.`,
 			if timeout <= 0 {
 				return usageErrorf("--timeout %v: want a positive duration", timeout)
 			}
+			if minTrust < -1 || minTrust > 1 {
+				return usageErrorf("--min-trust %v: want a value from -1 to 1", minTrust)
+			}
 			c, err := a.dial()
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout+networkSlack)
 			defer cancel()
-			return a.find(ctx, c, strings.Join(args, " "), client.FindOptions{Limit: limit, Timeout: timeout}, noTrunc)
+			opt := client.FindOptions{Limit: limit, Timeout: timeout, MinTrust: minTrust, Ranked: !stream}
+			return a.find(ctx, c, strings.Join(args, " "), opt, noTrunc)
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 0, "stop after this many results (0: the daemon's default)")
 	cmd.Flags().DurationVar(&timeout, "timeout", defaultFindTimeout, "stop searching after this long")
+	cmd.Flags().Float64Var(&minTrust, "min-trust", 0, "leave out providers trusted less than this, -1…1 (0: no minimum)")
+	cmd.Flags().BoolVar(&stream, "stream", false, "print results as they arrive rather than ranked at the end")
 	a.addNoTrunc(cmd, &noTrunc)
 	return cmd
 }
@@ -82,7 +97,7 @@ func (a *app) find(ctx context.Context, c *client.Client, query string, opt clie
 		}
 		if n == 1 {
 			cols = newFindColumns(noTrunc)
-			if err := cols.print(a, "ID", "KIND", "NAME", "PROVIDER", "ELAPSED"); err != nil {
+			if err := cols.print(a, "ID", "KIND", "NAME", "PROVIDER", "TRUST", "ELAPSED"); err != nil {
 				return err
 			}
 		}
@@ -90,7 +105,7 @@ func (a *app) find(ctx context.Context, c *client.Client, query string, opt clie
 		if !noTrunc {
 			name = truncate(name, maxNameWidth)
 		}
-		if err := cols.print(a, ids(r.ID, noTrunc), r.Resource.Kind, name, ids(r.Provider, noTrunc), formatMS(r.ElapsedMS)); err != nil {
+		if err := cols.print(a, ids(r.ID, noTrunc), r.Resource.Kind, name, ids(r.Provider, noTrunc), formatTrust(r.Trust), formatMS(r.ElapsedMS)); err != nil {
 			return err
 		}
 	}
@@ -114,7 +129,7 @@ func newFindColumns(noTrunc bool) findColumns {
 		// longer names push the later columns out.
 		idWidth = 59
 	}
-	return findColumns{widths: []int{idWidth, 10, maxNameWidth, idWidth}}
+	return findColumns{widths: []int{idWidth, 10, maxNameWidth, idWidth, 5}}
 }
 
 func (fc findColumns) print(a *app, cells ...string) error {

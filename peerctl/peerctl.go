@@ -127,6 +127,7 @@ line). Exit codes: 0 success, 1 nothing found or connect declined, 2 error.`,
 		a.doctorCommand(),
 		a.watchCommand(), a.watchesCommand(), a.unwatchCommand(),
 		a.wantCommand(), a.wantsCommand(), a.unwantCommand(),
+		a.rateCommand(), a.ratingsCommand(), a.trustCommand(),
 	)
 	return root
 }

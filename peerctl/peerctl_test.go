@@ -546,9 +546,9 @@ func TestFind(t *testing.T) {
 	d := startDaemon(t, b)
 	p := shortIDOf(controltest.PeerID2.String())
 
-	want := fmt.Sprintf(`ID           KIND        NAME                                      PROVIDER     ELAPSED
-%s  compute     A100 box                                  %s  12ms
-%s  compute     TPU pod  [31mred [0m                      %s  1.25s
+	want := fmt.Sprintf(`ID           KIND        NAME                                      PROVIDER     TRUST  ELAPSED
+%s  compute     A100 box                                  %s  0.00   12ms
+%s  compute     TPU pod  [31mred [0m                      %s  0.00   1.25s
 `, shortIDOf(b.Network[0].Resource.ID), p, shortIDOf(b.Network[1].Resource.ID), p)
 	r := d.run("find", "kind:compute", "tag:gpu")
 	if r.code != 0 || r.stdout != want || r.stderr != "" {

@@ -211,6 +211,12 @@ type FindOptions struct {
 	Limit int
 	// Timeout bounds the find; 0 leaves it to the daemon (10s).
 	Timeout time.Duration
+	// MinTrust drops results from providers the daemon trusts less (trust
+	// runs from -1 through 0, unknown, to +1); 0 means no minimum.
+	MinTrust float64
+	// Ranked holds the results until the find ends and yields them best
+	// first, by Rank; otherwise they come as they arrive.
+	Ranked bool
 }
 
 // FindResult is one resource a find turned up.
@@ -225,6 +231,11 @@ type FindResult struct {
 	ElapsedMS float64 `json:"elapsed_ms"`
 	// Score is the result's relevance to the query, in (0, 1].
 	Score float64 `json:"score"`
+	// Trust is the daemon's trust in the provider, from -1 to +1 (0:
+	// nothing known).
+	Trust float64 `json:"trust"`
+	// Rank is Score × (1+Trust)/2, what ranked finds sort by.
+	Rank float64 `json:"rank"`
 }
 
 // ConnectOptions tune a connect.
@@ -391,6 +402,8 @@ func (c *Client) Find(ctx context.Context, query string, opt FindOptions) iter.S
 			Query:     query,
 			Limit:     uint32(max(opt.Limit, 0)),
 			TimeoutMs: millis(opt.Timeout),
+			MinTrust:  opt.MinTrust,
+			Ranked:    opt.Ranked,
 		}))
 		if err != nil {
 			yield(FindResult{}, wrap(err))
@@ -406,6 +419,8 @@ func (c *Client) Find(ctx context.Context, query string, opt FindOptions) iter.S
 				Resource:  resourcepb.FromProto(m.GetResource()),
 				ElapsedMS: float64(m.GetElapsedUs()) / 1000,
 				Score:     m.GetScore(),
+				Trust:     m.GetTrust(),
+				Rank:      m.GetRank(),
 			}
 			if !yield(r, nil) {
 				return
