@@ -92,7 +92,7 @@ func TestReputation(t *testing.T) {
 		t.Fatalf("observer's trust in the rated provider: %+v", ts)
 	}
 	why, code := obs.peerctl("trust", "why", badID, "--no-trunc")
-	if code != 0 || !strings.Contains(why, "rated -1.00 over 1 sessions") || !strings.Contains(why, consID+"  trust +") || !strings.Contains(why, "you vouched +1.00") {
+	if code != 0 || !strings.Contains(why, "rated -1.00 over 1 session") || !strings.Contains(why, consID+"  trust +") || !strings.Contains(why, "you vouched +1.00") {
 		t.Fatalf("trust why: exit %d:\n%s", code, why)
 	}
 

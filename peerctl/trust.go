@@ -11,6 +11,14 @@ import (
 	"github.com/pullnet/pullnet/peerctl/client"
 )
 
+// sessions is "1 session" or "N sessions".
+func sessions(n int) string {
+	if n == 1 {
+		return "1 session"
+	}
+	return fmt.Sprintf("%d sessions", n)
+}
+
 // formatTrust shows a trust value with its sign: +0.42, -0.50; 0.00 for a
 // peer nothing is known of.
 func formatTrust(v float64) string {
@@ -199,8 +207,8 @@ func (a *app) printTrust(ts client.TrustScore, noTrunc bool) error {
 		if i == 0 {
 			label = "contributors"
 		}
-		rows = append(rows, []string{label, fmt.Sprintf("%s rated %s over %d sessions (its trust %.4f): weight %+.2f",
-			ids(c.Rater, noTrunc), formatTrust(c.Sum), c.Count, c.RaterTrust, c.Weight)})
+		rows = append(rows, []string{label, fmt.Sprintf("%s rated %s over %s (its trust %.4f): weight %+.2f",
+			ids(c.Rater, noTrunc), formatTrust(c.Sum), sessions(c.Count), c.RaterTrust, c.Weight)})
 	}
 	return a.printRows(rows)
 }
@@ -298,7 +306,11 @@ func writeWhy(b *strings.Builder, x client.TrustExplanation, indent string, noTr
 	case x.Anchor != 0:
 		fmt.Fprintf(b, "  (you vouched %s)", formatTrust(x.Anchor))
 	}
-	if x.Evidence > 0 {
+	switch x.Evidence {
+	case 0:
+	case 1:
+		b.WriteString("  1 rating")
+	default:
 		fmt.Fprintf(b, "  %d ratings", x.Evidence)
 	}
 	if x.Cut == "cycle" {
@@ -310,7 +322,7 @@ func writeWhy(b *strings.Builder, x client.TrustExplanation, indent string, noTr
 		if i == len(x.Raters)-1 && x.Omitted == 0 {
 			branch, next = "└─ ", "   "
 		}
-		fmt.Fprintf(b, "%s%srated %s over %d sessions, weight %+.2f, by ", indent, branch, formatTrust(l.Sum), l.Count, l.Weight)
+		fmt.Fprintf(b, "%s%srated %s over %s, weight %+.2f, by ", indent, branch, formatTrust(l.Sum), sessions(l.Count), l.Weight)
 		writeWhy(b, l.Rater, indent+next, noTrunc)
 	}
 	if x.Omitted > 0 {

@@ -64,7 +64,7 @@ func TestRateAndTrustCommands(t *testing.T) {
 		t.Errorf("anchor after trust remove: %v", got)
 	}
 	out = d.ok("trust", "why", controltest.PeerID2.String())
-	if !strings.Contains(out, "└─ rated -1.00 over 1 sessions, weight -1.00, by "+shortIDOf(controltest.PeerID3.String())) {
+	if !strings.Contains(out, "└─ rated -1.00 over 1 session, weight -1.00, by "+shortIDOf(controltest.PeerID3.String())) {
 		t.Errorf("trust why:\n%s", out)
 	}
 	out = d.ok("trust")
