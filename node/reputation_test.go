@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/pullnet/pullnet/internal/testswarm"
 	"github.com/pullnet/pullnet/node"
 )
@@ -156,5 +159,84 @@ func TestMinTrustPolicyAndAnchors(t *testing.T) {
 	}
 	if err := prov.SetTrust(ctx, cons.ID(), 3); !errors.Is(err, node.ErrInvalid) {
 		t.Fatalf("weight 3: %v", err)
+	}
+}
+
+// TestNewcomerPullsRatings: a node that was not connected when a rating
+// was gossiped pulls it from the first peer it meets, and the connection
+// manager carries the trust it computes.
+func TestNewcomerPullsRatings(t *testing.T) {
+	s := testswarm.New(t, 4, testswarm.Options{Topology: func(s *testswarm.Swarm) error {
+		_, err := s.Net.ConnectPeers(s.Nodes[0].ID(), s.Nodes[1].ID())
+		return err
+	}})
+	prov, cons, newcomer := s.Nodes[0], s.Nodes[1], s.Nodes[2]
+	ctx := context.Background()
+	rec, err := prov.Advertise(ctx, gpuBox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prov.WaitAnnounced(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	g, err := cons.Connect(ctx, rec.ID, "")
+	if err != nil || !g.Granted {
+		t.Fatalf("connect: %v %+v", err, g)
+	}
+	if _, err := cons.Rate(ctx, g.Session, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st := newcomer.Stats().Ratings; st.Held != 0 {
+		t.Fatalf("newcomer holds %d ratings before meeting anyone", st.Held)
+	}
+	if _, err := s.Net.ConnectPeers(newcomer.ID(), cons.ID()); err != nil {
+		t.Fatal(err)
+	}
+	testswarm.WaitFor(t, 20*time.Second, "newcomer pulls the rating", func() bool {
+		return newcomer.Stats().Ratings.Held == 1
+	})
+	if err := newcomer.SetTrust(ctx, cons.ID(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if v := newcomer.Trust(prov.ID()).Value; v <= 0 {
+		t.Fatalf("newcomer's trust in the well-rated provider: %v", v)
+	}
+}
+
+// TestTrustTagsConnections: on a real host, the connection manager values
+// a connected peer by this node's trust in it, so trimming drops the
+// distrusted first.
+func TestTrustTagsConnections(t *testing.T) {
+	ctx := context.Background()
+	loopback := []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}
+	a, err := node.New(ctx, node.Config{ListenAddrs: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := node.New(ctx, node.Config{ListenAddrs: loopback, Bootstrap: []peer.AddrInfo{a.AddrInfo()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	testswarm.WaitFor(t, 10*time.Second, "b connects to a", func() bool { return len(a.Peers()) > 0 })
+	tag := func() int {
+		ti := a.Host().ConnManager().GetTagInfo(b.ID())
+		if ti == nil {
+			return 0
+		}
+		return ti.Value
+	}
+	if err := a.SetTrust(ctx, b.ID(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if tag() <= 0 {
+		t.Fatalf("tag of a trusted peer: %d", tag())
+	}
+	if err := a.SetTrust(ctx, b.ID(), -1); err != nil {
+		t.Fatal(err)
+	}
+	if tag() >= 0 {
+		t.Fatalf("tag of a distrusted peer: %d", tag())
 	}
 }
