@@ -163,8 +163,7 @@ func TestMinTrustPolicyAndAnchors(t *testing.T) {
 }
 
 // TestNewcomerPullsRatings: a node that was not connected when a rating
-// was gossiped pulls it from the first peer it meets, and the connection
-// manager carries the trust it computes.
+// was gossiped pulls it from the first peer it meets, and trusts by it.
 func TestNewcomerPullsRatings(t *testing.T) {
 	s := testswarm.New(t, 4, testswarm.Options{Topology: func(s *testswarm.Swarm) error {
 		_, err := s.Net.ConnectPeers(s.Nodes[0].ID(), s.Nodes[1].ID())
