@@ -63,6 +63,14 @@ func (a *app) statusCommand() *cobra.Command {
 	}
 }
 
+// policyText is the policy's mode, with its trust floor when it has one.
+func policyText(st client.Status) string {
+	if st.MinTrust == 0 {
+		return st.Policy
+	}
+	return fmt.Sprintf("%s, min trust %s", st.Policy, formatTrust(st.MinTrust))
+}
+
 func (a *app) printStatus(st client.Status) error {
 	rows := [][]string{{"peer id", st.PeerID}}
 	rows = appendList(rows, "addrs", st.Addrs)
@@ -71,7 +79,7 @@ func (a *app) printStatus(st client.Status) error {
 	rows = append(rows,
 		[]string{"peers", strconv.Itoa(st.Peers)},
 		[]string{"resources", strconv.Itoa(st.Resources)},
-		[]string{"policy", st.Policy},
+		[]string{"policy", policyText(st)},
 		[]string{"version", st.Version},
 		[]string{"data dir", st.DataDir},
 	)

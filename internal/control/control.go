@@ -150,6 +150,7 @@ func (s *server) Status(ctx context.Context, _ *connect.Request[controlv1.Status
 		Version:   s.opts.Version,
 		DataDir:   s.opts.DataDir,
 		Policy:    policyMode(s.b.Policy()),
+		MinTrust:  s.b.Policy().MinTrust,
 		// RelayAddrs are full already; fullAddrs leaves them as they are.
 		Reachability: s.b.Reachability(),
 		RelayAddrs:   fullAddrs(id, s.b.RelayAddrs()),

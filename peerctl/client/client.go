@@ -175,6 +175,9 @@ type Status struct {
 	// Policy is how the daemon answers connect requests: open, allowlist or
 	// manual.
 	Policy string `json:"policy"`
+	// MinTrust is the policy's floor on a requester's trust, -1…1; 0
+	// means none.
+	MinTrust float64 `json:"min_trust"`
 	// Reachability is "public", "private" or "unknown": whether peers can
 	// dial the daemon directly, as AutoNAT has found.
 	Reachability string `json:"reachability"`
@@ -337,6 +340,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 		Version:   m.GetVersion(),
 		DataDir:   m.GetDataDir(),
 		Policy:    m.GetPolicy(),
+		MinTrust:  m.GetMinTrust(),
 
 		Reachability: m.GetReachability(),
 		RelayAddrs:   nonNil(m.GetRelayAddrs()),

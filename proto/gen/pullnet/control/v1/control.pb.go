@@ -273,7 +273,9 @@ type StatusResponse struct {
 	// reachability is "public", "private" or "unknown", as AutoNAT sees it.
 	Reachability string `protobuf:"bytes,8,opt,name=reachability,proto3" json:"reachability,omitempty"`
 	// relay_addrs are the node's addresses through circuit relays.
-	RelayAddrs    []string `protobuf:"bytes,9,rep,name=relay_addrs,json=relayAddrs,proto3" json:"relay_addrs,omitempty"`
+	RelayAddrs []string `protobuf:"bytes,9,rep,name=relay_addrs,json=relayAddrs,proto3" json:"relay_addrs,omitempty"`
+	// min_trust is the policy's floor on a requester's trust; 0 means none.
+	MinTrust      float64 `protobuf:"fixed64,10,opt,name=min_trust,json=minTrust,proto3" json:"min_trust,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -369,6 +371,13 @@ func (x *StatusResponse) GetRelayAddrs() []string {
 		return x.RelayAddrs
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetMinTrust() float64 {
+	if x != nil {
+		return x.MinTrust
+	}
+	return 0
 }
 
 type PeersRequest struct {
@@ -4544,7 +4553,7 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"AttrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x0f\n" +
-	"\rStatusRequest\"\x85\x02\n" +
+	"\rStatusRequest\"\xa2\x02\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05addrs\x18\x02 \x03(\tR\x05addrs\x12\x14\n" +
@@ -4555,7 +4564,9 @@ const file_pullnet_control_v1_control_proto_rawDesc = "" +
 	"\x06policy\x18\a \x01(\tR\x06policy\x12\"\n" +
 	"\freachability\x18\b \x01(\tR\freachability\x12\x1f\n" +
 	"\vrelay_addrs\x18\t \x03(\tR\n" +
-	"relayAddrs\"\x0e\n" +
+	"relayAddrs\x12\x1b\n" +
+	"\tmin_trust\x18\n" +
+	" \x01(\x01R\bminTrust\"\x0e\n" +
 	"\fPeersRequest\"\xaa\x01\n" +
 	"\x04Peer\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
