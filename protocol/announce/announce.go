@@ -49,9 +49,10 @@ const (
 	maxPublishers = 10_000
 )
 
-// topicScore weighs what happens on each announcement topic: only invalid
-// deliveries count, decaying by a tenth a second.
-var topicScore = &pubsub.TopicScoreParams{
+// TopicScore weighs what happens on each announcement topic, and on the
+// other pullnet topics sharing the router: only invalid deliveries count,
+// decaying by a tenth a second.
+var TopicScore = &pubsub.TopicScoreParams{
 	SkipAtomicValidation: true,
 	TopicWeight:          1,
 	// Unused (weight 0), but gossipsub divides by it for every peer in a
@@ -171,7 +172,7 @@ func (s *Service) join(term string) (*pubsub.Topic, error) {
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", name, err)
 	}
-	if err := t.SetScoreParams(topicScore); err != nil {
+	if err := t.SetScoreParams(TopicScore); err != nil {
 		return nil, fmt.Errorf("score %s: %w", name, err)
 	}
 	s.topics[name] = t

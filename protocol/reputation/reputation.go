@@ -32,6 +32,7 @@ import (
 	"github.com/libp2p/go-msgio/pbio"
 
 	"github.com/pullnet/pullnet/internal/ratings"
+	"github.com/pullnet/pullnet/protocol/announce"
 	wirev1 "github.com/pullnet/pullnet/proto/gen/pullnet/wire/v1"
 	"github.com/pullnet/pullnet/protocol/signed"
 	"github.com/pullnet/pullnet/protocol/streams"
@@ -67,18 +68,6 @@ const (
 	// maxTracked bounds the per-peer maps of the rate limits.
 	maxTracked = 10_000
 )
-
-// topicScore weighs what happens on the ratings topic: only invalid
-// deliveries count, decaying by a tenth a second.
-var topicScore = &pubsub.TopicScoreParams{
-	SkipAtomicValidation: true,
-	TopicWeight:          1,
-	// Unused (weight 0), but gossipsub divides by it: zero would crash the
-	// scorer.
-	TimeInMeshQuantum:              time.Second,
-	InvalidMessageDeliveriesWeight: -10,
-	InvalidMessageDeliveriesDecay:  0.9,
-}
 
 // Book is where ratings are kept (internal/ratings.Book).
 type Book interface {
@@ -138,7 +127,7 @@ func New(h host.Host, ps *pubsub.PubSub, book Book, now func() time.Time, logger
 	if err != nil {
 		return nil, fmt.Errorf("reputation: join %s: %w", Topic, err)
 	}
-	if err := t.SetScoreParams(topicScore); err != nil {
+	if err := t.SetScoreParams(announce.TopicScore); err != nil {
 		return nil, fmt.Errorf("reputation: score %s: %w", Topic, err)
 	}
 	// Subscribed, so that this node is in the topic's mesh and forwards
