@@ -32,8 +32,8 @@ import (
 	"github.com/libp2p/go-msgio/pbio"
 
 	"github.com/pullnet/pullnet/internal/ratings"
-	"github.com/pullnet/pullnet/protocol/announce"
 	wirev1 "github.com/pullnet/pullnet/proto/gen/pullnet/wire/v1"
+	"github.com/pullnet/pullnet/protocol/announce"
 	"github.com/pullnet/pullnet/protocol/signed"
 	"github.com/pullnet/pullnet/protocol/streams"
 )
