@@ -53,3 +53,16 @@ func BenchmarkSnapshotCompute10k(b *testing.B) {
 		s.Compute(self, nil, Params{})
 	}
 }
+
+// The shape ratings really have: 6,000 consumers rating the providers they
+// used, 4,000 providers rating the consumers they served, 20 sessions per
+// consumer. Nearly bipartite, so the iteration needs its most steps here.
+func BenchmarkCompute10kMarket(b *testing.B) {
+	rng := rand.New(rand.NewPCG(10, 20))
+	g := market(rng, 6000, 4000, 1000, 120000)
+	var it int
+	for b.Loop() {
+		it = Compute(g, "c0", nil, Params{}).Iterations()
+	}
+	b.ReportMetric(float64(it), "iterations")
+}

@@ -19,9 +19,9 @@ import (
 //     consumers), which makes that bound tight.
 //   - Epsilon 0.005: stop when one step moves less than 0.5 % of all trust
 //     (trust sums to 1); with Alpha 0.5 the distance left to the fixed point
-//     is then below Epsilon too. Nine iterations at most on a bipartite
+//     is then below Epsilon too. About nine iterations on a bipartite
 //     graph, fewer on one that mixes.
-//   - MaxIterations 50: a guard, never reached with the defaults.
+//   - MaxIterations 50: a guard, never reached in the simulation.
 const (
 	DefaultAlpha         = 0.5
 	DefaultEpsilon       = 0.005
@@ -82,8 +82,9 @@ type Score struct {
 	// proportion and with the same (1-Alpha) factor as on its positive
 	// ones.
 	Negative float64
-	// Evidence counts the ratings about the peer from raters with nonzero
-	// trust (the receipts behind their opinions).
+	// Evidence counts the ratings about the peer (the receipts behind the
+	// opinions) from raters that have trust and are heard: not
+	// distrusted, not silenced.
 	Evidence int
 }
 
@@ -339,8 +340,10 @@ func (s *Snapshot) Compute(self peer.ID, anchors []Anchor, params Params) *Resul
 	r.anchor = make([]float64, len(r.ids))
 	for i, w := range weights {
 		r.anchor[i] = w
+	}
+	for i, w := range r.anchor { // in index order: sums come out the same every run
 		if w > 0 {
-			r.teleport[i] = w
+			r.teleport[int32(i)] = w
 			total += w
 		}
 	}
