@@ -5,6 +5,7 @@ import (
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
@@ -89,6 +90,10 @@ type Config struct {
 
 	// Logger receives the node's logs. Nil means they are discarded.
 	Logger *slog.Logger
+
+	// DHTOptions are extra go-libp2p-kad-dht options applied after
+	// pullnet's own, for simulators and tests. Nil means none.
+	DHTOptions []dht.Option
 }
 
 // DHT modes.

@@ -12,6 +12,7 @@ import (
 	dhtpb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/pullnet/pullnet/internal/termkeys"
 	"github.com/pullnet/pullnet/resource"
 )
 
@@ -217,7 +218,8 @@ func doctorTerms(r resource.Resource) []string {
 // nearest whether it holds a provider record naming this node.
 func (n *Node) askHolders(ctx context.Context, pm *dhtpb.ProtocolMessenger, term string) termHolding {
 	h := termHolding{term: term}
-	key := resource.TermCID(term).Hash()
+	// Every provider of a term provides under its home key, rare or not.
+	key := termkeys.Key(term, termkeys.Home(term, n.host.ID())).Hash()
 	closest, err := n.dht.GetClosestPeers(ctx, string(key))
 	if err != nil {
 		h.err = err

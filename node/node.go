@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.closers = append(n.closers, func() error { n.forwards.Shutdown(); return nil })
 
-	n.prov = newProvider(n.dht, n.providedTerms, cfg.ReprovideInterval, log.With("part", "provider"))
+	n.prov = newProvider(n.dht, n.host.ID(), n.providedTerms, cfg.ReprovideInterval, log.With("part", "provider"))
 	if err := n.openWants(ctx); err != nil { // before the provider runs, to provide their terms
 		return nil, err
 	}
@@ -400,12 +400,12 @@ func (n *Node) startDHT() error {
 	default:
 		return fmt.Errorf("%w: dht mode %q: want server, client or auto", ErrInvalid, n.cfg.DHTMode)
 	}
-	d, err := dht.New(n.host,
+	d, err := dht.New(n.host, append([]dht.Option{
 		dht.ProtocolPrefix(DHTProtocolPrefix),
 		dht.Mode(mode),
 		dht.Datastore(namespace.Wrap(n.store, ds.NewKey("/pullnet/dht"))),
 		dht.BootstrapPeers(n.cfg.Bootstrap...),
-	)
+	}, n.cfg.DHTOptions...)...)
 	if err != nil {
 		return fmt.Errorf("start dht: %w", err)
 	}

@@ -6,9 +6,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/routing"
+	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/pullnet/pullnet/resource"
+	"github.com/pullnet/pullnet/internal/termkeys"
 )
 
 // provider keeps the node's index terms announced in the DHT: new terms as
@@ -16,7 +16,8 @@ import (
 // provider records expire), and failed ones again with backoff, since a
 // node that has just started may not have any DHT peers yet.
 type provider struct {
-	router   routing.ContentRouting
+	router   termkeys.Router
+	self     peer.ID
 	terms    func() []string
 	interval time.Duration
 	log      *slog.Logger
@@ -34,8 +35,8 @@ type provider struct {
 // maxParallelProvides bounds concurrent DHT provide walks.
 const maxParallelProvides = 4
 
-func newProvider(router routing.ContentRouting, terms func() []string, interval time.Duration, log *slog.Logger) *provider {
-	return &provider{router: router, terms: terms, interval: interval, log: log,
+func newProvider(router termkeys.Router, self peer.ID, terms func() []string, interval time.Duration, log *slog.Logger) *provider {
+	return &provider{router: router, self: self, terms: terms, interval: interval, log: log,
 		pending: map[string]bool{}, wake: make(chan struct{}, 1), done: map[string]time.Time{}, changed: make(chan struct{})}
 }
 
@@ -106,7 +107,7 @@ func (p *provider) flush(ctx context.Context) (failed int) {
 			defer func() { <-sem; wg.Done() }()
 			cctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
-			if err := p.router.Provide(cctx, resource.TermCID(term), true); err != nil {
+			if _, err := termkeys.Provide(cctx, p.router, p.self, term); err != nil {
 				p.log.Debug("provide failed; will retry", "term", term, "err", err)
 				mu.Lock()
 				failed++

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pullnet/pullnet/internal/query"
 	"github.com/pullnet/pullnet/internal/store"
+	"github.com/pullnet/pullnet/internal/termkeys"
 	"github.com/pullnet/pullnet/protocol/signed"
 	"github.com/pullnet/pullnet/protocol/wants"
 	"github.com/pullnet/pullnet/resource"
@@ -341,7 +342,7 @@ func (n *Node) Wants(ctx context.Context, q string) ([]WantInfo, error) {
 				return
 			}
 			defer func() { <-sem }()
-			for ai := range n.dht.FindProvidersAsync(ctx, resource.TermCID(WantTermPrefix+t), 20) {
+			for ai := range termkeys.FindProviders(ctx, n.dht, WantTermPrefix+t, 20) {
 				mu.Lock()
 				dup := asked[ai.ID] || len(asked) > maxWantsPeers
 				asked[ai.ID] = true

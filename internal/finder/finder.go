@@ -17,13 +17,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	"github.com/libp2p/go-libp2p/core/routing"
+
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/pullnet/pullnet/internal/query"
+	"github.com/pullnet/pullnet/internal/termkeys"
 	"github.com/pullnet/pullnet/protocol/find"
 	"github.com/pullnet/pullnet/protocol/signed"
-	"github.com/pullnet/pullnet/resource"
 )
 
 // MaxConcurrentAsks bounds the providers asked at once by one find.
@@ -59,7 +59,7 @@ type Stats struct {
 // Finder runs finds for one host.
 type Finder struct {
 	host   host.Host
-	router routing.ContentRouting
+	router termkeys.Router
 	local  LocalMatcher
 	log    *slog.Logger
 	seqs   *seqCache
@@ -67,7 +67,7 @@ type Finder struct {
 }
 
 // New returns a finder that looks providers up through router.
-func New(h host.Host, router routing.ContentRouting, local LocalMatcher, logger *slog.Logger) *Finder {
+func New(h host.Host, router termkeys.Router, local LocalMatcher, logger *slog.Logger) *Finder {
 	return &Finder{host: h, router: router, local: local, log: logger, seqs: newSeqCache(100_000)}
 }
 
@@ -169,7 +169,7 @@ func (f *Finder) run(ctx context.Context, q *query.Query, terms []string, limit 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ai := range f.router.FindProvidersAsync(ctx, resource.TermCID(term), 0) {
+			for ai := range termkeys.FindProviders(ctx, f.router, term, 0) {
 				mu.Lock()
 				dup := asked[ai.ID]
 				asked[ai.ID] = true
