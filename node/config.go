@@ -94,6 +94,12 @@ type Config struct {
 	// DHTOptions are extra go-libp2p-kad-dht options applied after
 	// pullnet's own, for simulators and tests. Nil means none.
 	DHTOptions []dht.Option
+
+	// NoAnnounce skips the gossip announcements Advertise and Withdraw
+	// make for watchers, who then learn of changes only by their periodic
+	// re-find. For simulators that measure the DHT path at scale; false,
+	// the default, announces.
+	NoAnnounce bool
 }
 
 // DHT modes.

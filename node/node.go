@@ -474,6 +474,9 @@ func (m mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
 // announceInBackground publishes rec on gossip without holding up the
 // caller; Close waits for it.
 func (n *Node) announceInBackground(rec signed.Record) {
+	if n.cfg.NoAnnounce {
+		return
+	}
 	n.goRun(func(ctx context.Context) { n.announce.Publish(ctx, rec) })
 }
 
